@@ -1,0 +1,5 @@
+import sys
+
+from sarflow.cli import main
+
+sys.exit(main())

@@ -1,0 +1,1 @@
+"""Whole-scene jobs: read in blocks, run an estimator, write products."""

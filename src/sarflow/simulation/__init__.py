@@ -1,0 +1,1 @@
+"""Simulated SAR amplitude pairs with exact displacement truth."""
