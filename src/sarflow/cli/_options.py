@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import inspect
 import typing
 
 import click
@@ -18,6 +19,41 @@ def _param_name(prefix: str, name: str) -> str:
     return f"{prefix}{name}".replace("-", "_")
 
 
+def _docstring_help(cls) -> dict[str, str]:
+    """First sentence of each entry of a NumPy-style "Parameters" section, by name."""
+    doc = inspect.getdoc(cls) or ""
+    lines = doc.splitlines()
+    out: dict[str, str] = {}
+    in_params = False
+    names: list[str] = []
+    text: list[str] = []
+
+    def flush():
+        if names and text:
+            sentence = " ".join(text).replace("``", "").split(". ")[0].rstrip(".")
+            for name in names:
+                out[name] = sentence
+    for i, line in enumerate(lines):
+        if line.strip() in ("Parameters", "Attributes") and i + 1 < len(lines) and set(lines[i + 1].strip()) == {"-"}:
+            in_params = True
+            continue
+        if not in_params or set(line.strip()) == {"-"}:
+            continue
+        if line and not line.startswith(" "):
+            if i + 1 < len(lines) and set(lines[i + 1].strip()) == {"-"} and line.strip():
+                flush()
+                in_params = False
+                names, text = [], []
+                continue
+            flush()
+            names = [n.strip() for n in line.split(":")[0].split(",")]
+            text = []
+        elif line.strip():
+            text.append(line.strip())
+    flush()
+    return out
+
+
 def dataclass_options(cls, *, prefix: str = "", exclude: tuple[str, ...] = (), defaults: dict | None = None):
     """Decorator adding one click option per field of dataclass ``cls``.
 
@@ -26,6 +62,7 @@ def dataclass_options(cls, *, prefix: str = "", exclude: tuple[str, ...] = (), d
     """
     hints = typing.get_type_hints(cls)
     defaults = defaults or {}
+    documented = _docstring_help(cls)
 
     def decorate(func):
         for f in reversed(dataclasses.fields(cls)):
@@ -33,7 +70,7 @@ def dataclass_options(cls, *, prefix: str = "", exclude: tuple[str, ...] = (), d
                 continue
             typ = hints[f.name]
             default = defaults.get(f.name, f.default if f.default is not dataclasses.MISSING else None)
-            help_text = f.metadata.get("help", "")
+            help_text = f.metadata.get("help", documented.get(f.name, ""))
             name = _option_name(prefix, f.name)
             dest = _param_name(prefix, f.name)
             origin = typing.get_origin(typ)

@@ -51,8 +51,8 @@ class Texture:
 
 
 def _radial_frequency(shape: tuple[int, int]) -> np.ndarray:
-    fy = sfft.fftfreq(shape[0])[:, None]
-    fx = sfft.rfftfreq(shape[1])[None, :]
+    fy = sfft.fftfreq(shape[0]).astype(np.float32)[:, None]
+    fx = sfft.rfftfreq(shape[1]).astype(np.float32)[None, :]
     return np.sqrt(fx * fx + fy * fy)
 
 
@@ -62,10 +62,10 @@ def power_law_field(shape: tuple[int, int], rng: np.random.Generator, *, beta: f
     Returns an ndarray of ``shape``, float32.
     """
     k = _radial_frequency(shape)
-    amp = np.zeros_like(k)
+    amp = np.zeros(k.shape, dtype=np.float32)
     ok = (k > 0) & (k <= 1.0 / min_period_px)
     amp[ok] = k[ok] ** (-beta / 2)
-    noise = rng.standard_normal(shape).astype(np.float32)
+    noise = rng.standard_normal(shape, dtype=np.float32)
     field = sfft.irfft2(sfft.rfft2(noise, workers=1) * amp, s=shape, workers=1)
     std = field.std()
     return (field / std if std > 0 else field).astype(np.float32)
@@ -79,8 +79,8 @@ def gaussian_field(shape: tuple[int, int], rng: np.random.Generator, *, correlat
     if correlation_px <= 0:
         raise InputError(f"correlation_px must be positive, got {correlation_px}")
     k = _radial_frequency(shape)
-    amp = np.exp(-((np.pi * correlation_px * k) ** 2))  # sqrt of the Gaussian covariance's spectrum
-    noise = rng.standard_normal(shape).astype(np.float32)
+    amp = np.exp(-((np.pi * correlation_px * k) ** 2)).astype(np.float32)  # sqrt of the covariance's spectrum
+    noise = rng.standard_normal(shape, dtype=np.float32)
     field = sfft.irfft2(sfft.rfft2(noise, workers=1) * amp, s=shape, workers=1)
     std = field.std()
     return (field / std if std > 0 else field).astype(np.float32)
