@@ -17,6 +17,7 @@ __all__ = ["main", "cli"]
 # name -> (module, attribute, one-line help shown in `sarflow --help`)
 COMMANDS: dict[str, tuple[str, str, str]] = {
     "simulate": ("sarflow.cli.simulate", "simulate", "Simulate a SAR amplitude pair with exact offsets truth."),
+    "track": ("sarflow.cli.track", "track", "Multi-kernel offset tracking (normalized cross-correlation)."),
 }
 
 

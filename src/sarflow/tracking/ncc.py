@@ -1,0 +1,202 @@
+"""Normalized cross-correlation volumes for many chips and chip sizes at once.
+
+The tracker evaluates, for every grid point ``p``, every chip size ``c`` and
+every integer lag ``d`` of a rectangle of lags, the zero-mean normalized cross
+correlation
+
+.. math::
+
+    \\rho_c(p, d) = \\frac{\\sum_{u \\in W_c(p)} R(u) S(u + d) - n^{-1}
+    \\sum R \\sum S}{\\sqrt{(\\sum R^2 - n^{-1} (\\sum R)^2)
+    (\\sum S^2 - n^{-1} (\\sum S)^2)}},
+
+with ``W_c(p)`` the ``c x c`` chip centred on ``p`` and ``n = c**2``.
+
+Instead of correlating chip by chip, the loop runs over lags: for one lag the
+product image ``R(u) S(u + d)`` of a whole block is formed once, summed over
+``g x g`` cells (``g`` the greatest common divisor of the step and the chip
+geometry; chips of every size are unions of cells), and the chip sums of all
+grid points and all chip sizes are read from one integral image of the cell
+sums. The cost per grid point and lag is ``O(step**2)`` however large the
+chips, so extra chip sizes (multi-kernel) cost almost nothing, and a dense
+grid (``step = 1``) costs a few operations per pixel and lag. The secondary
+sums ``sum S`` and ``sum S**2`` come from box-sum images computed once per
+block. Sums are accumulated in float64.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+__all__ = ["cell_size", "NccVolume", "ncc_volume", "box_sums"]
+
+
+def cell_size(step: int, chip_sizes: tuple[int, ...]) -> int:
+    """Side ``g`` of the cells every chip is made of, pixels.
+
+    ``g`` divides ``step``, every chip size and every difference of half chip
+    sizes, so that all chips of a grid are unions of ``g x g`` cells.
+    """
+    cmax = max(chip_sizes)
+    g = step
+    for c in chip_sizes:
+        g = math.gcd(g, c)
+        g = math.gcd(g, cmax // 2 - c // 2) if cmax != c else g
+    return max(g, 1)
+
+
+def box_sums(img: np.ndarray, c: int) -> np.ndarray:
+    """Sums over every ``c x c`` window of ``img``.
+
+    Parameters
+    ----------
+    img : ndarray, shape (H, W)
+    c : int
+        Window side, pixels.
+
+    Returns
+    -------
+    ndarray, shape (H - c + 1, W - c + 1), float64
+        Element ``[y, x]`` is the sum of ``img[y:y + c, x:x + c]``.
+    """
+    return _box_from_integral(cv2.integral(np.ascontiguousarray(img), sdepth=cv2.CV_64F), c)
+
+
+def _box_from_integral(ii: np.ndarray, c: int) -> np.ndarray:
+    return ii[c:, c:] - ii[:-c, c:] - ii[c:, :-c] + ii[:-c, :-c]
+
+
+@dataclass
+class NccVolume:
+    """Correlation volume of one block.
+
+    Attributes
+    ----------
+    ncc : ndarray, shape (K, ni, nj, ndy, ndx), float32
+        Correlation for chip size ``k``, grid point ``(i, j)`` and lag
+        ``(dy0 + a, dx0 + b)``; NaN where a chip has no variance.
+    ref_invalid : ndarray, shape (K, ni, nj)
+        Fraction of nodata pixels in each reference chip.
+    sec_invalid : list of ndarray
+        Per chip size, the fraction of nodata pixels in the ``c x c``
+        secondary window whose top-left corner is at each pixel of the
+        secondary block (see :func:`ncc_volume`).
+    dy0, dx0 : int
+        Lag of the first volume entry along each axis.
+    """
+
+    ncc: np.ndarray
+    ref_invalid: np.ndarray
+    sec_invalid: list
+    dy0: int
+    dx0: int
+
+
+def ncc_volume(ref: np.ndarray, ref_bad: np.ndarray, sec: np.ndarray, sec_bad: np.ndarray,
+               chip_sizes: tuple[int, ...], step: int, ni: int, nj: int,
+               dy0: int, dx0: int, ndy: int, ndx: int) -> NccVolume:
+    """Correlation volume of a block of grid points for a rectangle of lags.
+
+    Parameters
+    ----------
+    ref : ndarray, shape (Hr, Wr), float32
+        Reference block, ``Hr = (ni - 1) * step + cmax``, likewise ``Wr``,
+        with ``cmax = max(chip_sizes)``. Grid point ``(i, j)`` is the pixel
+        ``(i * step + cmax // 2, j * step + cmax // 2)``; its chip of size
+        ``c`` starts ``c // 2`` pixels above and left of it. Nodata pixels
+        must hold 0 (values should be roughly zero-mean).
+    ref_bad : ndarray, shape (Hr, Wr), float32
+        1 at nodata pixels of ``ref``, else 0.
+    sec : ndarray, shape (Hr + ndy - 1, Wr + ndx - 1), float32
+        Secondary block; ``sec[y, x]`` lies at ``ref[y + dy0, x + dx0]``'s
+        lag origin, i.e. the chip of lag ``(dy0 + a, dx0 + b)`` is read from
+        ``sec`` shifted by ``(a, b)``. Nodata pixels hold 0.
+    sec_bad : ndarray, same shape as ``sec``, float32
+    chip_sizes : tuple of int
+        Even chip sizes, ascending.
+    step : int
+        Grid spacing, pixels.
+    ni, nj : int
+        Grid points in the block along rows and columns.
+    dy0, dx0 : int
+        First lag along rows / columns, pixels.
+    ndy, ndx : int
+        Number of lags along rows / columns.
+
+    Returns
+    -------
+    NccVolume
+    """
+    chips = tuple(chip_sizes)
+    cmax = max(chips)
+    hr, wr = ref.shape
+    g = cell_size(step, chips)
+    st = step // g
+    hc, wc = hr // g, wr // g
+    nchip = len(chips)
+    vol = np.full((nchip, ni, nj, ndy, ndx), np.nan, np.float32)
+
+    ref64 = ref.astype(np.float64)
+    iref = cv2.integral(ref64, sdepth=cv2.CV_64F)
+    iref2 = cv2.integral(ref64 * ref64, sdepth=cv2.CV_64F)
+    ibad = cv2.integral(ref_bad.astype(np.float64), sdepth=cv2.CV_64F)
+
+    geo = []  # per chip: cell offset, cell length, n, sum R, var R, secondary box images
+    ref_inv = np.empty((nchip, ni, nj), np.float64)
+    sec_inv = []
+    sec64 = sec.astype(np.float64)
+    isec = cv2.integral(sec64, sdepth=cv2.CV_64F)
+    isec2 = cv2.integral(sec64 * sec64, sdepth=cv2.CV_64F)
+    isbad = cv2.integral(sec_bad.astype(np.float64), sdepth=cv2.CV_64F)
+    for k, c in enumerate(chips):
+        o = cmax // 2 - c // 2
+        n = float(c * c)
+        sr = _grid_box(iref, o, c, step, ni, nj)
+        vr = _grid_box(iref2, o, c, step, ni, nj) - sr * sr / n
+        ref_inv[k] = _grid_box(ibad, o, c, step, ni, nj) / n
+        bs = _box_from_integral(isec, c)
+        bs2 = _box_from_integral(isec2, c)
+        sec_inv.append(_box_from_integral(isbad, c) / n)
+        geo.append((o // g, c // g, n, sr, np.maximum(vr, 0.0), bs, bs2, o))
+
+    scale = float(g * g)
+    num = np.empty((ni, nj), np.float64)
+    for a in range(ndy):
+        for b in range(ndx):
+            prod = cv2.multiply(ref, sec[a:a + hr, b:b + wr])
+            if g > 1:
+                prod = cv2.resize(prod, (wc, hc), interpolation=cv2.INTER_AREA)
+            ip = cv2.integral(prod, sdepth=cv2.CV_64F)
+            for k, (oc, lc, n, sr, vr, bs, bs2, o) in enumerate(geo):
+                srs = _grid_box(ip, oc, lc, st, ni, nj)
+                if g > 1:
+                    srs *= scale
+                ys, xs = o + a, o + b
+                ss = bs[ys:ys + (ni - 1) * step + 1:step, xs:xs + (nj - 1) * step + 1:step]
+                ss2 = bs2[ys:ys + (ni - 1) * step + 1:step, xs:xs + (nj - 1) * step + 1:step]
+                np.multiply(sr, ss, out=num)
+                num *= -1.0 / n
+                num += srs
+                den = ss * ss
+                den *= -1.0 / n
+                den += ss2
+                den *= vr
+                ok = den > 1e-12 * n * n
+                np.sqrt(den, out=den, where=ok)
+                out = vol[k, :, :, a, b]
+                np.divide(num, den, out=num, where=ok)
+                out[ok] = num[ok]
+    return NccVolume(vol, ref_inv.astype(np.float32), sec_inv, dy0, dx0)
+
+
+def _grid_box(ii: np.ndarray, o: int, length: int, st: int, ni: int, nj: int) -> np.ndarray:
+    """Box sums of side ``length`` starting at ``o + i*st`` from integral image ``ii``."""
+    r0 = slice(o, o + (ni - 1) * st + 1, st)
+    r1 = slice(o + length, o + length + (ni - 1) * st + 1, st)
+    c0 = slice(o, o + (nj - 1) * st + 1, st)
+    c1 = slice(o + length, o + length + (nj - 1) * st + 1, st)
+    return ii[r1, c1] - ii[r0, c1] - ii[r1, c0] + ii[r0, c0]
