@@ -15,7 +15,7 @@ from sarflow.errors import InputError
 
 __all__ = ["TrackConfig", "PREPROCESS_METHODS", "SUBPIXEL_METHODS", "FUSION_METHODS"]
 
-PREPROCESS_METHODS = ("none", "log", "highpass", "wallis")
+PREPROCESS_METHODS = ("none", "log", "highpass", "wallis", "lowpass")
 SUBPIXEL_METHODS = ("sinc", "lanczos", "parabola", "gaussian")
 FUSION_METHODS = ("select", "weighted")
 
@@ -51,8 +51,10 @@ class TrackConfig:
         ``"none"``, ``"log"`` (log amplitude), ``"highpass"`` (subtract a
         Gaussian low-pass of width ``highpass_sigma``) or ``"wallis"`` (local
         mean removal and local standard-deviation normalisation over
-        ``wallis_size`` pixels).
-    highpass_sigma, wallis_size : float, int
+        ``wallis_size`` pixels) or ``"lowpass"`` (Gaussian of width
+        ``lowpass_sigma``; for critically sampled SLC amplitude, see
+        :func:`sarflow.tracking.preprocess.preprocess`).
+    highpass_sigma, wallis_size, lowpass_sigma : float, int, float
         Parameters of the filters above, pixels.
     subpixel : str
         Sub-pixel peak refinement: ``"sinc"`` (default; the correlation
@@ -81,15 +83,22 @@ class TrackConfig:
     max_invalid_fraction : float
         Largest fraction of nodata (NaN or outside the image) pixels tolerated
         in a reference chip or in the matched secondary chip.
-    sigma_target_px : float
-        Multi-kernel rule: the smallest chip whose error estimate is at most
-        this is chosen.
+    max_chip_deformation_px : float
+        Multi-kernel rule: a chip is used only where the offsets change by at
+        most this across it (difference plus curvature term, measured on a
+        pilot field; see :mod:`sarflow.tracking.multikernel`).
+    agree_sigmas : float
+        Multi-kernel rule: a larger chip is kept only where it differs from
+        every smaller valid chip by at most this many standard deviations of
+        the difference of nested estimates.
+    agree_floor_px : float
+        Standard deviation, pixels, added in quadrature in that test (model
+        error of the error estimates).
     fusion : str
-        ``"select"`` (one chip per point) or ``"weighted"`` (inverse-variance
-        mean of the chips that agree with the selected one).
-    agree_px : float
-        Tolerance in pixels under which two kernels are said to agree
-        (widened to three combined standard deviations where larger).
+        ``"select"`` (one chip per point: the largest admissible chip that
+        agrees with the smaller ones) or ``"weighted"`` (generalised
+        least-squares mean of the selected chip and the smaller chips that
+        agree with it, under the nested-chip error covariance).
     median_test : bool
         Apply the normalized median test (Westerweel & Scarano 2005).
     median_threshold, median_eps, median_window : float, float, int
@@ -100,12 +109,14 @@ class TrackConfig:
     fill_max_distance : int
         Largest gap radius, in grid points, that filling may bridge.
     block_size : int
-        Grid rows per processing block (bounds memory). ``0`` chooses it from
-        ``max_block_mb``.
+        Grid points per side of the processing tiles before they are split
+        (tiles are split further to keep search windows tight and memory
+        within ``max_block_mb``). ``0``: about 512 reference pixels per side.
     max_block_mb : float
         Memory budget per block for the correlation volume, MiB.
     workers : int
-        Worker processes. ``0`` uses all cores; ``1`` runs in-process.
+        Worker threads (OpenCV and NumPy release the GIL in the correlation
+        loop). ``0`` uses all cores; ``1`` runs in the calling thread.
     """
 
     chip_sizes: tuple[int, ...] = (32, 64, 128)
@@ -117,15 +128,17 @@ class TrackConfig:
     preprocess: str = "none"
     highpass_sigma: float = 8.0
     wallis_size: int = 21
+    lowpass_sigma: float = 0.7
     subpixel: str = "sinc"
     min_ncc: float = 0.1
     min_peak_ratio: float = 1.05
     min_significance: float = 4.5
     max_sigma_px: float = 1.0
-    max_invalid_fraction: float = 0.1
-    sigma_target_px: float = 0.1
+    max_invalid_fraction: float = 0.3
+    max_chip_deformation_px: float = 1.0
+    agree_sigmas: float = 3.0
+    agree_floor_px: float = 0.02
     fusion: str = "select"
-    agree_px: float = 1.0
     median_test: bool = True
     median_threshold: float = 2.5
     median_eps: float = 0.1
@@ -160,7 +173,8 @@ class TrackConfig:
             raise InputError(f"fusion={self.fusion!r} is unknown; use one of {FUSION_METHODS}")
         if self.median_window not in (3, 5):
             raise InputError(f"median_window={self.median_window} must be 3 or 5")
-        for name in ("highpass_sigma", "max_sigma_px", "sigma_target_px", "agree_px", "median_threshold",
+        for name in ("highpass_sigma", "lowpass_sigma", "max_sigma_px", "max_chip_deformation_px", "agree_sigmas", "agree_floor_px",
+                     "median_threshold",
                      "median_eps", "max_block_mb"):
             v = getattr(self, name)
             if not (isinstance(v, (int, float)) and math.isfinite(v) and v > 0):
@@ -172,7 +186,7 @@ class TrackConfig:
 
     @property
     def n_workers(self) -> int:
-        """Worker processes actually used (``workers``, or all cores for 0)."""
+        """Worker threads actually used (``workers``, or all cores for 0)."""
         return self.workers if self.workers > 0 else (os.cpu_count() or 1)
 
     def to_dict(self) -> dict:

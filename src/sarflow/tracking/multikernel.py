@@ -2,98 +2,251 @@
 
 After Chae et al. (2019), "Multi-kernel based offset tracking", IEEE Access 7,
 doi:10.1109/ACCESS.2019.2938831: every grid point is matched with every chip
-size, and the estimates are combined from their own statistics, so that small
-chips keep the resolution where the signal is strong and large chips rescue
-weak, decorrelated areas.
+size and the estimates are combined from their own statistics, so that large
+chips give precision where the motion is smooth and small chips keep the
+resolution where it is not.
 
-Rule used here, per grid point:
+Why selection and not an inverse-variance mean
+----------------------------------------------
+The chips of one grid point are nested: the 128 px chip contains the 64 px
+chip, which contains the 32 px one. An offset estimate behaves like an
+average of per-pixel contributions over its chip, so the error of a small
+chip and of a larger one containing it share the larger one's error:
+``cov(e_small, e_large) ~ var(e_large)``. Under that covariance the best
+linear unbiased combination puts all the weight on the largest chip; the
+smaller chips add no information where the large one is unbiased. What the
+smaller chips *do* tell is whether the large one is biased, because the
+difference of two nested estimates has the small variance
+``var(e_small) - var(e_large)`` when both measure the same motion.
 
+Rule used here, per grid point
+------------------------------
 1. A chip-size estimate is *valid* when it exists and passes the thresholds of
    :class:`~sarflow.tracking.config.TrackConfig` (``min_ncc``,
-   ``min_peak_ratio``, ``max_sigma_px``, ``max_invalid_fraction``).
-2. The *selected* chip is the smallest valid chip whose error estimate
-   ``sigma`` is at most ``sigma_target_px``; when no valid chip reaches the
-   target, the valid chip with the smallest ``sigma``.
-3. Two chips *agree* when their estimates differ by at most
-   ``max(agree_px, 3 * sqrt(sigma_a**2 + sigma_b**2))`` on both axes.
-4. ``fusion="select"`` returns the selected estimate; ``"weighted"`` returns
-   the inverse-variance weighted mean of the selected estimate and every
-   valid chip that agrees with it.
-5. The reported ``sigma_px`` is the selected (or combined) error estimate,
-   enlarged in quadrature by the weighted RMS spread, around the result, of
-   the agreeing estimates (including the result itself), so disagreement
-   between kernels raises the error estimate instead of being hidden.
-
-Near an offset discontinuity large chips straddle two motions: their
-correlation peak widens and drops, their ``sigma`` grows, and the smaller chip
-is kept; in decorrelated areas the small chips' ``sigma`` exceeds the target
-and a larger chip is chosen.
+   ``min_peak_ratio``, ``min_significance``, ``max_sigma_px``,
+   ``max_invalid_fraction``).
+2. *Deformation limit.* A pilot field (each point's smallest-error valid
+   estimate, 3 x 3 median) gives the change of the offsets across each chip:
+   ``D_c = max |d(p + c/2 e) - d(p - c/2 e)|`` over both axes and both
+   components, plus the curvature term ``|d(p + c/2 e) + d(p - c/2 e) - 2 d(p)|``
+   (the bias of an area average is about a sixth of it). A chip is
+   *admissible* when ``D_c <= max_chip_deformation_px``; the smallest valid
+   chip always is.
+3. *Agreement.* A chip ``L`` agrees with a smaller chip ``S`` when
+   ``|d_L - d_S| <= agree_sigmas * sqrt(max(sigma_S**2 - sigma_L**2, 0) +
+   agree_floor_px**2)`` on both axes (nested errors: see above).
+4. The *selected* chip is the largest admissible valid chip that agrees with
+   the next smaller valid chip (the smallest valid chip needs no partner);
+   a chip that disagrees passes the decision down to that smaller chip, so
+   one noisy small-chip estimate cannot veto two large chips that agree.
+   Where no chip qualifies, the valid chip with the smallest error estimate. ``fusion="select"`` returns its estimate.
+   ``fusion="weighted"`` returns the generalised least-squares mean of the
+   selected chip and the smaller valid chips that agree with it, under the
+   nested covariance ``cov_jk = sigma_max(j, k)**2`` (it differs from the
+   selected estimate only where the error model is not exactly nested).
+5. ``sigma_px`` is the selected chip's error estimate, enlarged in quadrature
+   by the part of its disagreement with the next smaller valid chip that the
+   nested noise does not explain, so a disagreement between kernels raises
+   the error estimate instead of being hidden.
 """
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
+from scipy import ndimage
 
-__all__ = ["fuse"]
+__all__ = ["fuse", "chip_deformation"]
 
 
-def fuse(dy: np.ndarray, dx: np.ndarray, sigma: np.ndarray, valid: np.ndarray, *,
-         sigma_target: float, agree_px: float, weighted: bool):
-    """Fuse per-chip estimates.
+def _shifted(f: np.ndarray, di: int, dj: int) -> np.ndarray:
+    """``f[i + di, j + dj]`` with edge replication."""
+    h, w = f.shape
+    i = np.clip(np.arange(h) + di, 0, h - 1)
+    j = np.clip(np.arange(w) + dj, 0, w - 1)
+    return f[np.ix_(i, j)]
+
+
+def chip_deformation(dy: np.ndarray, dx: np.ndarray, chip: int, step: int) -> np.ndarray:
+    """Change of a smooth offset field across a chip, pixels.
 
     Parameters
     ----------
-    dy, dx : ndarray, shape (K, N)
-        Offsets per chip size (ascending sizes) and point, pixels.
-    sigma : ndarray, shape (K, N)
+    dy, dx : ndarray, shape (h, w)
+        Gap-free pilot offsets on the grid, pixels.
+    chip : int
+        Chip size, pixels.
+    step : int
+        Grid spacing, pixels.
+
+    Returns
+    -------
+    ndarray, shape (h, w)
+        ``max`` over both components and both axes of ``|d(p + s) - d(p - s)|
+        + |d(p + s) + d(p - s) - 2 d(p)|`` with ``s`` half a chip (rounded to
+        grid points, at least one).
+    """
+    k = max(1, int(round(chip / 2 / step)))
+    out = np.zeros(dy.shape)
+    for f in (dy, dx):
+        for di, dj in ((k, 0), (0, k)):
+            a, b = _shifted(f, di, dj), _shifted(f, -di, -dj)
+            out = np.maximum(out, np.abs(a - b) + np.abs(a + b - 2 * f))
+    return out
+
+
+def _pilot(dy, dx, sigma, valid):
+    """Per point the smallest-error valid estimate, 3 x 3 median, gaps filled."""
+    k, h, w = dy.shape
+    s = np.where(valid, sigma, np.inf)
+    best = np.argmin(s, axis=0)
+    anyv = valid.any(axis=0)
+    ii, jj = np.indices((h, w))
+    out = []
+    for f in (dy, dx):
+        p = np.where(anyv, f[best, ii, jj], np.nan)
+        med = _nanmedian3(p)
+        med = np.where(np.isfinite(med), med, p)
+        fin = np.isfinite(med)
+        if not fin.any():
+            med = np.zeros_like(med)
+        elif not fin.all():
+            idx = ndimage.distance_transform_edt(~fin, return_distances=False, return_indices=True)
+            med = med[tuple(idx)]
+        out.append(med)
+    return out
+
+
+def _nanmedian3(p: np.ndarray) -> np.ndarray:
+    pad = np.pad(p, 1, mode="edge")
+    h, w = p.shape
+    stack = np.stack([pad[a:a + h, b:b + w] for a in range(3) for b in range(3)])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN neighbourhoods give NaN
+        return np.nanmedian(stack, axis=0)
+
+
+def fuse(dy: np.ndarray, dx: np.ndarray, sigma: np.ndarray, valid: np.ndarray, *, chips, step: int,
+         max_deformation: float, agree_sigmas: float, agree_floor: float, weighted: bool):
+    """Fuse per-chip estimates on a grid.
+
+    Parameters
+    ----------
+    dy, dx : ndarray, shape (K, h, w)
+        Offsets per chip size (ascending sizes) and grid point, pixels.
+    sigma : ndarray, shape (K, h, w)
         Error estimate of each, pixels.
-    valid : ndarray of bool, shape (K, N)
-    sigma_target, agree_px : float
-        Pixels; see the module docstring.
+    valid : ndarray of bool, shape (K, h, w)
+    chips : sequence of int
+        The K chip sizes, ascending, pixels.
+    step : int
+        Grid spacing, pixels.
+    max_deformation, agree_sigmas, agree_floor : float
+        See the module docstring (pixels, standard deviations, pixels).
     weighted : bool
         ``True`` for ``fusion="weighted"``.
 
     Returns
     -------
-    fdy, fdx, fsigma : ndarray, shape (N,)
+    fdy, fdx, fsigma : ndarray, shape (h, w)
         Fused offsets and error estimate (NaN where no chip is valid).
-    chosen : ndarray of int, shape (N,)
+    chosen : ndarray of int, shape (h, w)
         Index of the selected chip size (``-1`` where none).
-    n_agree : ndarray of int, shape (N,)
+    n_agree : ndarray of int, shape (h, w)
         Number of valid chip sizes agreeing with the selected one (itself
         included).
     """
-    k, n = dy.shape
-    big = np.inf
-    sig = np.where(valid, sigma, big)
-    good = valid & (sigma <= sigma_target)
-    first_good = np.where(good.any(axis=0), np.argmax(good, axis=0), -1)
-    best = np.argmin(sig, axis=0)
+    K, h, w = dy.shape
+    sig = np.where(valid, sigma, np.inf)
     anyv = valid.any(axis=0)
-    chosen = np.where(first_good >= 0, first_good, best)
-    chosen = np.where(anyv, chosen, -1)
-    idx = np.arange(n)
+    py, px = _pilot(dy, dx, sigma, valid)
+    smallest = np.argmax(valid, axis=0)
+    admissible = np.zeros_like(valid)
+    for k, c in enumerate(chips):
+        admissible[k] = (chip_deformation(py, px, c, step) <= max_deformation) | (smallest == k)
+    admissible &= valid
+
+    def agrees(a, b):
+        """Chip a (larger) agrees with chip b (smaller), per point."""
+        sa, sb = np.where(valid[a], sigma[a], 0.0), np.where(valid[b], sigma[b], 0.0)
+        tol = agree_sigmas * np.sqrt(np.maximum(sb ** 2 - sa ** 2, 0.0) + agree_floor ** 2)
+        with np.errstate(invalid="ignore"):
+            return (np.abs(dy[a] - dy[b]) <= tol) & (np.abs(dx[a] - dx[b]) <= tol)
+
+    # descend from the largest admissible valid chip until one agrees with the next smaller valid chip
+    chosen = np.full((h, w), -1, int)
+    for k in range(K - 1, -1, -1):
+        below = np.full((h, w), -1, int)
+        for j in range(k):
+            below = np.where(valid[j], j, below)
+        ok = admissible[k] & (chosen < 0)
+        ag = below < 0
+        for j in range(k):
+            ag |= (below == j) & agrees(k, j)
+        chosen = np.where(ok & ag, k, chosen)
+    fallback = np.argmin(sig, axis=0)
+    chosen = np.where((chosen < 0) & anyv, fallback, chosen)
     c = np.maximum(chosen, 0)
-    sy, sx, ss = dy[c, idx], dx[c, idx], sigma[c, idx]
-    tol = np.maximum(agree_px, 3.0 * np.sqrt(np.where(valid, sigma, 0.0) ** 2 + ss[None, :] ** 2))
-    agree = valid & (np.abs(dy - sy[None]) <= tol) & (np.abs(dx - sx[None]) <= tol)
-    agree[c, idx] &= anyv
-    w = np.where(agree, 1.0 / np.maximum(np.where(valid, sigma, 1.0), 1e-6) ** 2, 0.0)
-    wsum = w.sum(axis=0)
-    wsafe = np.where(wsum > 0, wsum, 1.0)
-    dyv = np.where(agree, dy, 0.0)
-    dxv = np.where(agree, dx, 0.0)
+    ii, jj = np.indices((h, w))
+    fdy, fdx, fsig = dy[c, ii, jj].astype(np.float64), dx[c, ii, jj].astype(np.float64), sig[c, ii, jj]
+
+    n_agree = np.ones((h, w), int)
+    members = np.zeros_like(valid)
+    members[c, ii, jj] = True
+    for j in range(K):
+        below = valid[j] & (j < chosen)
+        with np.errstate(invalid="ignore"):
+            sj = np.where(valid[j], sigma[j], 0.0)
+            tol = agree_sigmas * np.sqrt(np.maximum(sj ** 2 - fsig ** 2, 0.0) + agree_floor ** 2)
+            ag = below & (np.abs(dy[j] - fdy) <= tol) & (np.abs(dx[j] - fdx) <= tol)
+        members[j] |= ag
+        n_agree += ag
+
+    # unexplained disagreement with the next smaller valid chip
+    nxt = np.full((h, w), -1, int)
+    for j in range(K):
+        nxt = np.where(valid[j] & (j < chosen), j, nxt)
+    has = nxt >= 0
+    n = np.maximum(nxt, 0)
+    with np.errstate(invalid="ignore"):
+        expected = np.maximum(np.where(has, sig[n, ii, jj], 0.0) ** 2 - fsig ** 2, 0.0)
+        excess = 0.5 * ((dy[n, ii, jj] - fdy) ** 2 + (dx[n, ii, jj] - fdx) ** 2) - expected
+    excess = np.where(has & np.isfinite(excess), np.maximum(excess, 0.0), 0.0)
+
     if weighted:
-        fdy = (w * dyv).sum(axis=0) / wsafe
-        fdx = (w * dxv).sum(axis=0) / wsafe
-        base = 1.0 / np.sqrt(wsafe)
-    else:
-        fdy, fdx, base = sy, sx, ss
-    spread2 = (w * ((dyv - fdy) ** 2 + (dxv - fdx) ** 2) / 2.0).sum(axis=0) / wsafe
-    spread2 = np.where(agree.sum(axis=0) > 1, spread2, 0.0)
-    fsig = np.sqrt(base ** 2 + spread2)
+        fdy, fdx, fsig = _gls(dy, dx, sig, members, fdy, fdx, fsig)
+    fsig = np.sqrt(fsig ** 2 + excess)
     nan = ~anyv
-    fdy = np.where(nan, np.nan, fdy)
-    fdx = np.where(nan, np.nan, fdx)
+    fdy[nan] = np.nan
+    fdx[nan] = np.nan
     fsig = np.where(nan, np.nan, fsig)
-    return fdy, fdx, fsig, chosen, agree.sum(axis=0)
+    chosen = np.where(nan, -1, chosen)
+    n_agree = np.where(nan, 0, n_agree)
+    return fdy, fdx, fsig, chosen, n_agree
+
+
+def _gls(dy, dx, sig, members, fdy, fdx, fsig):
+    """Generalised least-squares mean under ``cov_jk = sigma_max(j, k)**2`` (ascending chips)."""
+    K, h, w = dy.shape
+    idx = [np.flatnonzero(members[:, i, j]) for i, j in np.ndindex(h, w)]
+    oy, ox, os_ = fdy.ravel().copy(), fdx.ravel().copy(), fsig.ravel().copy()
+    for p, m in enumerate(idx):
+        if m.size < 2:
+            continue
+        i, j = divmod(p, w)
+        s = sig[m, i, j]
+        cov = np.maximum.outer(np.arange(m.size), np.arange(m.size))
+        cmat = s[cov] ** 2 + 1e-12 * np.eye(m.size)
+        try:
+            wv = np.linalg.solve(cmat, np.ones(m.size))
+        except np.linalg.LinAlgError:
+            continue
+        tot = wv.sum()
+        if not tot > 0:
+            continue
+        wv /= tot
+        oy[p] = wv @ dy[m, i, j]
+        ox[p] = wv @ dx[m, i, j]
+        os_[p] = np.sqrt(max(wv @ cmat @ wv, 0.0))
+    return oy.reshape(h, w), ox.reshape(h, w), os_.reshape(h, w)

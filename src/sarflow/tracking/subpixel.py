@@ -23,6 +23,20 @@ sinc          0.013             0.011
 parabola locks estimates towards whole pixels ("pixel locking", Westerweel
 1997; Debella-Gilo & Kääb 2011). Keys cubic convolution was also measured and
 is worse than the parabola (0.16 px).
+
+Maximising the sinc-interpolated surface has a flaw on amplitude images:
+their correlation peak is sharp-topped (amplitude is not band-limited), so
+where the true shift is near a whole pixel the interpolant dips at the
+sampled top and the estimates split to about +-0.07 px either side of it
+(at coherence 0.8 and chip 32 the RMSE rose from 0.085 px at half-pixel
+shifts to 0.138 px at whole-pixel ones). ``"sinc"`` therefore finds, per
+axis, the point where the interpolated surface is equal ``BALANCE_SPAN``
+(0.7) px either side, which for a symmetric peak is its top but does not
+depend on the shape of the top. Measured on simulated pairs
+(``sarflow.simulation``, coherence 0.8, six fractional shifts 0..0.75):
+RMSE 0.097 px (chip 32) and 0.054 px (chip 64) against 0.103 and 0.062 px
+for the maximum, with max |bias| below 0.02 px on half-band speckle (the
+table above is for the maximum).
 """
 
 from __future__ import annotations
@@ -33,6 +47,11 @@ __all__ = ["PATCH_HALF", "peak_patch", "refine", "kernel_weights"]
 
 #: Half-width of the correlation patch each method needs around the peak.
 PATCH_HALF = {"sinc": 4, "lanczos": 3, "parabola": 1, "gaussian": 1}
+
+#: Half-distance, pixels, of the two points the ``"sinc"`` method balances
+#: (see :func:`refine`); chosen from the bias and spread measured on simulated
+#: amplitude pairs (module docstring).
+BALANCE_SPAN = 0.7
 
 #: Kaiser window shape of the ``"sinc"`` kernel (chosen from the bias curve
 #: measured on half-band speckle amplitude; see the module docstring).
@@ -64,6 +83,8 @@ def _table(kind: str):
         k = _lanczos(t) if kind == "lanczos" else _kaiser_sinc(t)
         d1 = np.gradient(k, 1.0 / _TABLE_RES)
         d2 = np.gradient(d1, 1.0 / _TABLE_RES)
+        for a in (k, d1, d2):
+            a[[0, -1]] = 0.0
         _TABLES[key] = (t, k, d1, d2)
     return _TABLES[key]
 
@@ -71,7 +92,7 @@ def _table(kind: str):
 _TABLES: dict = {}
 
 
-def kernel_weights(u: np.ndarray, half: int, method: str, derivatives: bool = False):
+def kernel_weights(u: np.ndarray, half: int, method: str, derivatives: int = 0):
     """Normalised interpolation weights at offsets ``u`` from the patch centre.
 
     Parameters
@@ -81,27 +102,31 @@ def kernel_weights(u: np.ndarray, half: int, method: str, derivatives: bool = Fa
     half : int
         Patch half-width; taps at ``-half .. half``.
     method : {"sinc", "lanczos"}
-    derivatives : bool
-        Also return the first and second derivatives with respect to ``u``.
+    derivatives : {0, 1, 2}
+        Also return the derivatives with respect to ``u`` up to this order.
 
     Returns
     -------
     w : ndarray, shape (N, 2 * half + 1)
-        Weights summing to 1 (and ``dw``, ``d2w`` if asked).
+        Weights summing to 1, then ``dw`` and ``d2w`` as asked.
     """
     t_tab, k_tab, d1_tab, d2_tab = _table(method)
     taps = np.arange(-half, half + 1, dtype=np.float64)
-    t = u[:, None] - taps[None, :]
-    k = np.interp(t, t_tab, k_tab, left=0.0, right=0.0)
+    # nearest entry of the 1/2048 px table: position error <= 1/4096 px
+    idx = np.rint((u[:, None] - taps[None, :] - t_tab[0]) * _TABLE_RES).astype(np.intp)
+    idx = np.clip(idx, 0, k_tab.size - 1)
+    k = k_tab[idx]
     s = k.sum(axis=1, keepdims=True)
     if not derivatives:
         return k / s
-    k1 = np.interp(t, t_tab, d1_tab, left=0.0, right=0.0)
-    k2 = np.interp(t, t_tab, d2_tab, left=0.0, right=0.0)
+    k1 = d1_tab[idx]
     s1 = k1.sum(axis=1, keepdims=True)
-    s2 = k2.sum(axis=1, keepdims=True)
     w = k / s
-    w1 = k1 / s - k * s1 / s ** 2
+    w1 = k1 / s - w * (s1 / s)
+    if derivatives == 1:
+        return w, w1
+    k2 = d2_tab[idx]
+    s2 = k2.sum(axis=1, keepdims=True)
     w2 = k2 / s - 2 * k1 * s1 / s ** 2 - k * s2 / s ** 2 + 2 * k * s1 ** 2 / s ** 3
     return w, w1, w2
 
@@ -216,27 +241,69 @@ def refine(patch: np.ndarray, method: str, iterations: int = 4):
         return sy, sx, np.where(cy > 0, cy, np.nan), np.where(cx > 0, cx, np.nan)
     kind = method
     sy, sx = _parabola(patch, half)
-    h = 1e-3
-    for _ in range(iterations):
-        f, gy, gx, hyy, hxx, hxy = _derivs(patch, sy, sx, half, kind, h)
-        det = hyy * hxx - hxy * hxy
-        nd = (hyy < 0) & (det > 0)
-        safe = np.where(nd, det, 1.0)
-        dy = np.where(nd, -(hxx * gy - hxy * gx) / safe, 0.05 * np.sign(gy))
-        dx = np.where(nd, -(hyy * gx - hxy * gy) / safe, 0.05 * np.sign(gx))
-        dy = np.clip(dy, -0.25, 0.25)
-        dx = np.clip(dx, -0.25, 0.25)
-        sy = np.clip(sy + dy, -1.0, 1.0)
-        sx = np.clip(sx + dx, -1.0, 1.0)
-    f, gy, gx, hyy, hxx, hxy = _derivs(patch, sy, sx, half, kind, h)
+    if method == "sinc":
+        sy, sx = _balance(patch, sy, sx, half, iterations)
+    else:
+        sy, sx = _newton_max(patch, sy, sx, half, kind, iterations)
+    f, gy, gx, hyy, hxx, hxy = _derivs(patch, sy, sx, half, kind)
     af = np.maximum(np.abs(f), 1e-12)
     cy, cx = -hyy / af, -hxx / af
     return sy, sx, np.where(cy > 0, cy, np.nan), np.where(cx > 0, cx, np.nan)
 
 
-def _derivs(patch, sy, sx, half, kind, h):
-    wy, dwy, d2wy = kernel_weights(sy, half, kind, derivatives=True)
-    wx, dwx, d2wx = kernel_weights(sx, half, kind, derivatives=True)
+def _newton_max(patch, sy, sx, half, kind, iterations):
+    """Maximum of the interpolated surface by damped Newton iterations."""
+    for _ in range(iterations):
+        f, gy, gx, hyy, hxx, hxy = _derivs(patch, sy, sx, half, kind)
+        det = hyy * hxx - hxy * hxy
+        nd = (hyy < 0) & (det > 0)
+        safe = np.where(nd, det, 1.0)
+        dy = np.where(nd, -(hxx * gy - hxy * gx) / safe, 0.05 * np.sign(gy))
+        dx = np.where(nd, -(hyy * gx - hxy * gy) / safe, 0.05 * np.sign(gx))
+        sy = np.clip(sy + np.clip(dy, -0.25, 0.25), -1.0, 1.0)
+        sx = np.clip(sx + np.clip(dx, -0.25, 0.25), -1.0, 1.0)
+    return sy, sx
+
+
+def _balance(patch, sy, sx, half, iterations):
+    """Point where the interpolated surface is equal ``BALANCE_SPAN`` px either side, per axis.
+
+    Solves ``f(y + h, x) = f(y - h, x)`` and ``f(y, x + h) = f(y, x - h)``
+    by Newton iterations. For a symmetric peak this is its maximum; unlike
+    the zero of the derivative at the maximum it is not thrown off by the
+    sharp top of amplitude correlation peaks sampled at whole pixels.
+    """
+    h = BALANCE_SPAN
+    for _ in range(iterations):
+        wyp, dwyp = kernel_weights(sy + h, half, "sinc", derivatives=1)
+        wym, dwym = kernel_weights(sy - h, half, "sinc", derivatives=1)
+        wy, dwy = kernel_weights(sy, half, "sinc", derivatives=1)
+        wxp, dwxp = kernel_weights(sx + h, half, "sinc", derivatives=1)
+        wxm, dwxm = kernel_weights(sx - h, half, "sinc", derivatives=1)
+        wx, dwx = kernel_weights(sx, half, "sinc", derivatives=1)
+        cols = np.einsum("nab,nb->na", patch, wx)
+        cols_d = np.einsum("nab,nb->na", patch, dwx)
+        rows = np.einsum("na,nab->nb", wy, patch)
+        rows_d = np.einsum("na,nab->nb", dwy, patch)
+        gy = np.einsum("na,na->n", wyp - wym, cols)
+        jyy = np.einsum("na,na->n", dwyp - dwym, cols)
+        jyx = np.einsum("na,na->n", wyp - wym, cols_d)
+        gx = np.einsum("nb,nb->n", rows, wxp - wxm)
+        jxx = np.einsum("nb,nb->n", rows, dwxp - dwxm)
+        jxy = np.einsum("nb,nb->n", rows_d, wxp - wxm)
+        det = jyy * jxx - jyx * jxy
+        ok = (jyy < 0) & (jxx < 0) & (det > 0)
+        safe = np.where(ok, det, 1.0)
+        dy = np.where(ok, -(jxx * gy - jyx * gx) / safe, 0.05 * np.sign(gy))
+        dx = np.where(ok, -(jyy * gx - jxy * gy) / safe, 0.05 * np.sign(gx))
+        sy = np.clip(sy + np.clip(dy, -0.25, 0.25), -1.0, 1.0)
+        sx = np.clip(sx + np.clip(dx, -0.25, 0.25), -1.0, 1.0)
+    return sy, sx
+
+
+def _derivs(patch, sy, sx, half, kind):
+    wy, dwy, d2wy = kernel_weights(sy, half, kind, derivatives=2)
+    wx, dwx, d2wx = kernel_weights(sx, half, kind, derivatives=2)
     cx_ = np.einsum("nab,nb->na", patch, wx)
     cdx = np.einsum("nab,nb->na", patch, dwx)
     cd2x = np.einsum("nab,nb->na", patch, d2wx)

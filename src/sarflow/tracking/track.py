@@ -1,22 +1,24 @@
 """Driver of the offset tracker: validation, grid, coarse-to-fine search,
-blocks, worker processes, quality figures, multi-kernel fusion and outliers.
+tiles, worker threads, quality figures, multi-kernel fusion and outliers.
 
 Grid
 ----
 Estimates are made at reference pixel centres ``rows = row0 + i * step``,
 ``cols = col0 + j * step`` with ``row0 = col0 = step // 2``, covering the
 whole image: ``h = ceil((H - row0) / step)``, likewise ``w``. A chip of size
-``c`` spans rows ``r - c // 2 .. r - c // 2 + c - 1``. Pixels outside the
-image count as nodata, so near the border only chips small enough to have at
-most ``max_invalid_fraction`` nodata give estimates; points where no chip
-does are NaN.
+``c`` spans rows ``r - c // 2 .. r - c // 2 + c - 1``, so it is centred
+half a pixel above and left of ``(r, c)``; the final offsets are moved onto
+the pixel itself by linear interpolation between neighbouring grid points
+(see ``_to_pixel_centres``), so every estimate describes reference pixel
+``(row0 + i * step, col0 + j * step)``. Pixels outside the image count as
+nodata, so near the border only chips with at most ``max_invalid_fraction``
+nodata give estimates; points where no chip does are NaN.
 """
 
 from __future__ import annotations
 
 import math
-import multiprocessing as mp
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Callable
 
@@ -41,8 +43,8 @@ SIGMA_SCALE = 1.0
 #: Error floor in pixels added in quadrature (interpolation bias, sampling).
 SIGMA_FLOOR_PX = 0.01
 
-#: Minimum work (grid points x lags) before worker processes are started.
-_PARALLEL_MIN_WORK = 2_000_000
+#: Minimum work (grid points x lags x step**2, about the pixel operations) before threads are used.
+_PARALLEL_MIN_WORK = 20_000_000
 
 
 @dataclass
@@ -153,7 +155,7 @@ def _validate(reference, secondary, config: TrackConfig):
     return ref, sec
 
 
-# ----------------------------------------------------------------------------- block search
+# ----------------------------------------------------------------------------- tile search
 
 @dataclass
 class _Job:
@@ -169,49 +171,35 @@ class _Job:
     row0: int
     col0: int
     subpixel: str
-    row_shift: int = 0
 
 
-def _block_job(job: _Job, i0: int, i1: int, lo_y, hi_y) -> _Job:
-    """Copy of ``job`` holding only the image rows that block ``i0:i1`` reads."""
-    cmax = max(job.chips)
-    half = PATCH_HALF[job.subpixel]
-    y0 = job.pad + job.row0 + i0 * job.step - cmax // 2 - job.row_shift
-    hr = (i1 - i0 - 1) * job.step + cmax
-    dy0, dy1 = int(lo_y.min()) - half, int(hi_y.max()) + half
-    a, b = min(y0, y0 + dy0), max(y0 + hr, y0 + dy1 + hr)
-    return _Job(job.ref[a:b].copy(), job.ref_bad[a:b].copy(), job.sec[a:b].copy(), job.sec_bad[a:b].copy(),
-                job.pad, job.chips, job.step, job.row0, job.col0, job.subpixel, job.row_shift + a)
+_FIELDS = ("dy", "dx", "ncc", "peak_ratio", "sigma", "signif", "ref_inv", "sec_inv")
 
 
-def _block_task(job, i0, i1, lo_y, hi_y, lo_x, hi_x):
-    return i0, _search_block(job, i0, i1, lo_y, hi_y, lo_x, hi_x)
-
-
-def _search_block(job: _Job, i0: int, i1: int, lo_y, hi_y, lo_x, hi_x) -> dict:
-    """Search grid rows ``i0:i1`` (all columns); windows are inclusive lags."""
+def _search_tile(job: _Job, i0: int, j0: int, lo_y, hi_y, lo_x, hi_x) -> dict:
+    """Search the grid points ``[i0:i0 + ni, j0:j0 + nj]``; windows are inclusive lags, shape (ni, nj)."""
     chips, step = job.chips, job.step
     cmax = max(chips)
     half = PATCH_HALF[job.subpixel]
-    ni, nj = i1 - i0, lo_y.shape[1]
+    ni, nj = lo_y.shape
     dy0, dy1 = int(lo_y.min()) - half, int(hi_y.max()) + half
     dx0, dx1 = int(lo_x.min()) - half, int(hi_x.max()) + half
     ndy, ndx = dy1 - dy0 + 1, dx1 - dx0 + 1
     hr, wr = (ni - 1) * step + cmax, (nj - 1) * step + cmax
-    y0 = job.pad + job.row0 + i0 * step - cmax // 2 - job.row_shift
-    x0 = job.pad + job.col0 - cmax // 2
+    y0 = job.pad + job.row0 + i0 * step - cmax // 2
+    x0 = job.pad + job.col0 + j0 * step - cmax // 2
     ref = job.ref[y0:y0 + hr, x0:x0 + wr]
     rbad = job.ref_bad[y0:y0 + hr, x0:x0 + wr]
     sec = job.sec[y0 + dy0:y0 + dy1 + hr, x0 + dx0:x0 + dx1 + wr]
     sbad = job.sec_bad[y0 + dy0:y0 + dy1 + hr, x0 + dx0:x0 + dx1 + wr]
-    vol = ncc_volume(ref, rbad, np.ascontiguousarray(sec), sbad, chips, step, ni, nj, dy0, dx0, ndy, ndx)
+    vol = ncc_volume(np.ascontiguousarray(ref), rbad, np.ascontiguousarray(sec), sbad, chips, step, ni, nj,
+                     dy0, dx0, ndy, ndx)
     aa = np.arange(ndy)[None, None, :, None] + dy0
     bb = np.arange(ndx)[None, None, None, :] + dx0
     allowed = ((aa >= lo_y[:, :, None, None]) & (aa <= hi_y[:, :, None, None])
                & (bb >= lo_x[:, :, None, None]) & (bb <= hi_x[:, :, None, None]))
     allowed = allowed.reshape(ni * nj, ndy, ndx)
-    out = {k: np.full((len(chips), ni, nj), np.nan, np.float32)
-           for k in ("dy", "dx", "ncc", "peak_ratio", "sigma", "signif", "ref_inv", "sec_inv")}
+    out = {k: np.full((len(chips), ni, nj), np.nan, np.float32) for k in _FIELDS}
     # nodata at the grid point itself (reference pixel)
     cy = np.arange(ni) * step + cmax // 2
     cx = np.arange(nj) * step + cmax // 2
@@ -259,82 +247,93 @@ def _search_block(job: _Job, i0: int, i1: int, lo_y, hi_y, lo_x, hi_x) -> dict:
     return out
 
 
-def _plan_blocks(lo_y, hi_y, lo_x, hi_x, nchip: int, half: int, config: TrackConfig, workers: int = 1):
-    """Split grid rows into blocks whose correlation volume fits the budget.
+def _tile_lags(lo_y, hi_y, lo_x, hi_x, half: int) -> int:
+    return int((hi_y.max() - lo_y.min() + 1 + 2 * half) * (hi_x.max() - lo_x.min() + 1 + 2 * half))
 
-    With several workers, blocks are also capped so that each worker gets
-    about four of them.
+
+#: Fixed cost of one lag of one tile (Python and call overhead), in pixel operations.
+_LAG_OVERHEAD_PX = 60_000
+
+
+def _plan_tiles(lo_y, hi_y, lo_x, hi_x, nchip: int, half: int, step: int, cmax: int,
+                config: TrackConfig) -> list:
+    """Split the grid into tiles ``(i0, i1, j0, j1)`` whose lag rectangles stay tight.
+
+    Every tile searches the union of its points' windows (plus the patch
+    half-width), so a tile is split into quadrants wherever that saves a
+    third of its work (pixels times lags, plus a fixed cost per lag) (a few points with wide windows, e.g. where the coarse
+    pass failed, then cost only their own small tile), and until its
+    correlation volume fits ``max_block_mb``. Tiles start at about 512 x 512
+    reference pixels (fewer grid points per side with a larger step), or
+    ``block_size`` grid rows and columns when that is set.
     """
-    h = lo_y.shape[0]
-    cap = config.block_size
-    if workers > 1:
-        auto = max(1, -(-h // (4 * workers)))
-        cap = auto if cap == 0 else min(cap, auto)
-    nj = lo_y.shape[1]
+    h, w = lo_y.shape
+    side = config.block_size or max(4, 512 // step)
     budget = config.max_block_mb * 2 ** 20
-    blocks = []
-    i = 0
-    rmin_y, rmax_y = lo_y.min(axis=1), hi_y.max(axis=1)
-    rmin_x, rmax_x = lo_x.min(axis=1), hi_x.max(axis=1)
-    while i < h:
-        j = i + 1
-        a0, a1, b0, b1 = rmin_y[i], rmax_y[i], rmin_x[i], rmax_x[i]
-        while j < h and (cap == 0 or j - i < cap):
-            na0, na1 = min(a0, rmin_y[j]), max(a1, rmax_y[j])
-            nb0, nb1 = min(b0, rmin_x[j]), max(b1, rmax_x[j])
-            size = 4.0 * nchip * (j + 1 - i) * nj * (na1 - na0 + 1 + 2 * half) * (nb1 - nb0 + 1 + 2 * half)
-            if size > budget:
-                break
-            a0, a1, b0, b1 = na0, na1, nb0, nb1
-            j += 1
-        blocks.append((i, j))
-        i = j
-    return blocks
+    tiles = []
+    todo = [(i, min(i + side, h), j, min(j + side, w)) for i in range(0, h, side) for j in range(0, w, side)]
+    while todo:
+        i0, i1, j0, j1 = todo.pop()
+        sl = (slice(i0, i1), slice(j0, j1))
+        lags = _tile_lags(lo_y[sl], hi_y[sl], lo_x[sl], hi_x[sl], half)
+        npts = (i1 - i0) * (j1 - j0)
+        # cross sums (float64) plus the volume (float32) per chip, point and lag
+        size = 12.0 * nchip * npts * lags + 4.0 * ((i1 - i0 - 1) * step + cmax) * ((j1 - j0 - 1) * step + cmax)
+        if (i1 - i0) < 2 and (j1 - j0) < 2:
+            tiles.append((i0, i1, j0, j1))
+            continue
+        im, jm = (i0 + i1 + 1) // 2, (j0 + j1 + 1) // 2
+        quads = [(a, b, c, d) for a, b in ((i0, im), (im, i1)) for c, d in ((j0, jm), (jm, j1)) if a < b and c < d]
+        def cost(a, b, c, d, lags):
+            return lags * ((b - a) * (d - c) * step * step + _LAG_OVERHEAD_PX)
+
+        split_cost = sum(cost(a, b, c, d, _tile_lags(lo_y[a:b, c:d], hi_y[a:b, c:d], lo_x[a:b, c:d],
+                                                      hi_x[a:b, c:d], half)) for a, b, c, d in quads)
+        if size > budget or split_cost < cost(i0, i1, j0, j1, lags) * 2 / 3:
+            todo.extend(quads)
+        else:
+            tiles.append((i0, i1, j0, j1))
+    tiles.sort()
+    return tiles
 
 
 def _run_search(job: _Job, lo_y, hi_y, lo_x, hi_x, config: TrackConfig, workers: int,
-                progress: Callable | None, done0: int, total: int) -> dict:
+                progress: Callable | None, done0: int, total: int, tiles=None) -> dict:
     nchip = len(job.chips)
     half = PATCH_HALF[job.subpixel]
     h, w = lo_y.shape
-    blocks = _plan_blocks(lo_y, hi_y, lo_x, hi_x, nchip, half, config, workers)
-    res = {k: np.full((nchip, h, w), np.nan, np.float32)
-           for k in ("dy", "dx", "ncc", "peak_ratio", "sigma", "signif", "ref_inv", "sec_inv")}
-    work = float(((hi_y - lo_y + 1 + 2 * half) * (hi_x - lo_x + 1 + 2 * half)).sum()) * job.step ** 2 / 64.0
+    if tiles is None:
+        tiles = _plan_tiles(lo_y, hi_y, lo_x, hi_x, nchip, half, job.step, max(job.chips), config)
+    res = {k: np.full((nchip, h, w), np.nan, np.float32) for k in _FIELDS}
     done = done0
 
-    def store(i0, out):
-        i1 = i0 + out["dy"].shape[1]
+    def task(t):
+        i0, i1, j0, j1 = t
+        sl = (slice(i0, i1), slice(j0, j1))
+        return t, _search_tile(job, i0, j0, lo_y[sl], hi_y[sl], lo_x[sl], hi_x[sl])
+
+    def store(t, out):
+        nonlocal done
+        i0, i1, j0, j1 = t
         for k, v in out.items():
-            res[k][:, i0:i1] = v
+            res[k][:, i0:i1, j0:j1] = v
+        done += 1
+        if progress is not None:
+            progress(done, total)
 
-    args = [(i0, i1, lo_y[i0:i1], hi_y[i0:i1], lo_x[i0:i1], hi_x[i0:i1]) for i0, i1 in blocks]
-    if workers > 1 and len(blocks) > 1 and work >= _PARALLEL_MIN_WORK:
-        # a fresh interpreter per worker: forking a process whose OpenCV / BLAS
-        # thread pools are running can deadlock the children
-        methods = mp.get_all_start_methods()
-        ctx = mp.get_context("forkserver" if "forkserver" in methods else "spawn")
-        with ProcessPoolExecutor(max_workers=min(workers, len(blocks)), mp_context=ctx,
-                                 initializer=_worker_init) as ex:
-            futs = [ex.submit(_block_task, _block_job(job, a[0], a[1], a[2], a[3]), *a) for a in args]
-            for f in futs:
-                i0, out = f.result()
-                store(i0, out)
-                done += 1
-                if progress is not None:
-                    progress(done, total)
+    work = sum((t[1] - t[0]) * (t[3] - t[2]) * _tile_lags(lo_y[t[0]:t[1], t[2]:t[3]], hi_y[t[0]:t[1], t[2]:t[3]],
+                                                           lo_x[t[0]:t[1], t[2]:t[3]], hi_x[t[0]:t[1], t[2]:t[3]],
+                                                           half) for t in tiles) * job.step ** 2
+    if workers > 1 and len(tiles) > 1 and work >= _PARALLEL_MIN_WORK:
+        # OpenCV and NumPy release the GIL in the per-lag array work, so threads
+        # share the images without copies and start instantly
+        with ThreadPoolExecutor(max_workers=min(workers, len(tiles))) as ex:
+            for t, out in ex.map(task, tiles):
+                store(t, out)
     else:
-        for a in args:
-            out = _search_block(job, *a)
-            store(a[0], out)
-            done += 1
-            if progress is not None:
-                progress(done, total)
+        for t in tiles:
+            store(*task(t))
     return res
-
-
-def _worker_init() -> None:
-    cv2.setNumThreads(1)
 
 
 # ----------------------------------------------------------------------------- helpers
@@ -447,10 +446,10 @@ def track_offsets(reference, secondary, *, config: TrackConfig | None = None, pr
         pdy = np.where(np.isfinite(pdy), pdy, 0.0)
         pdx = np.where(np.isfinite(pdx), pdx, 0.0)
 
-    rp, rbad = preprocess(ref, config.preprocess, highpass_sigma=config.highpass_sigma,
-                          wallis_size=config.wallis_size)
-    sp, sbad = preprocess(sec, config.preprocess, highpass_sigma=config.highpass_sigma,
-                          wallis_size=config.wallis_size)
+    opts = dict(highpass_sigma=config.highpass_sigma, wallis_size=config.wallis_size,
+                lowpass_sigma=config.lowpass_sigma)
+    rp, rbad = preprocess(ref, config.preprocess, **opts)
+    sp, sbad = preprocess(sec, config.preprocess, **opts)
     if rbad.all() or sbad.all():
         raise NoValidDataError("no valid pixel is left after pre-processing (log of non-positive amplitudes?); "
                                "use preprocess='none'")
@@ -490,9 +489,9 @@ def track_offsets(reference, secondary, *, config: TrackConfig | None = None, pr
     job = _Job(_pad(rp, pad, 0.0), _pad(rbad.astype(np.float32), pad, 1.0),
                _pad(sp, pad, 0.0), _pad(sbad.astype(np.float32), pad, 1.0),
                pad, config.chip_sizes, step, row0, col0, config.subpixel)
-    blocks_total = len(_plan_blocks(lo_y, hi_y, lo_x, hi_x, len(config.chip_sizes), half, config, workers))
-    total = total - 1 + blocks_total
-    res = _run_search(job, lo_y, hi_y, lo_x, hi_x, config, workers, progress, total - blocks_total, total)
+    tiles = _plan_tiles(lo_y, hi_y, lo_x, hi_x, len(config.chip_sizes), half, step, cmax, config)
+    total = total - 1 + len(tiles)
+    res = _run_search(job, lo_y, hi_y, lo_x, hi_x, config, workers, progress, total - len(tiles), total, tiles)
 
     # per-chip validity
     with np.errstate(invalid="ignore"):
@@ -502,14 +501,10 @@ def track_offsets(reference, secondary, *, config: TrackConfig | None = None, pr
                  & (res["signif"] >= config.min_significance)
                  & (res["ref_inv"] <= config.max_invalid_fraction)
                  & (res["sec_inv"] <= config.max_invalid_fraction))
-    K = len(config.chip_sizes)
-    fdy, fdx, fsig, chosen, nag = fuse(res["dy"].reshape(K, -1), res["dx"].reshape(K, -1),
-                                       res["sigma"].reshape(K, -1), valid.reshape(K, -1),
-                                       sigma_target=config.sigma_target_px, agree_px=config.agree_px,
+    fdy, fdx, fsig, chosen, nag = fuse(res["dy"], res["dx"], res["sigma"], valid, chips=config.chip_sizes,
+                                       step=step, max_deformation=config.max_chip_deformation_px,
+                                       agree_sigmas=config.agree_sigmas, agree_floor=config.agree_floor_px,
                                        weighted=config.fusion == "weighted")
-    fdy, fdx, fsig = (a.reshape(gh, gw) for a in (fdy, fdx, fsig))
-    chosen = chosen.reshape(gh, gw)
-    nag = nag.reshape(gh, gw)
     cidx = np.maximum(chosen, 0)
     ii, jj = np.meshgrid(np.arange(gh), np.arange(gw), indexing="ij")
     ncc = np.where(chosen >= 0, res["ncc"][cidx, ii, jj], np.nan)
@@ -521,6 +516,7 @@ def track_offsets(reference, secondary, *, config: TrackConfig | None = None, pr
                                      window=config.median_window)
         fdy[out] = np.nan
         fdx[out] = np.nan
+    fdy, fdx = _to_pixel_centres(fdy, step), _to_pixel_centres(fdx, step)
     rejected = ~np.isfinite(fdy)
     for a in (fsig, ncc, pr):
         a[rejected] = np.nan
@@ -539,6 +535,28 @@ def track_offsets(reference, secondary, *, config: TrackConfig | None = None, pr
         quality["filled"] = filled.astype(np.uint8)
     return TrackResult(dx=fdx.astype(np.float32), dy=fdy.astype(np.float32), quality=quality,
                        row0=row0, col0=col0, step=step, config=config)
+
+
+def _to_pixel_centres(f: np.ndarray, step: int) -> np.ndarray:
+    """Move estimates from their chip centres to their grid pixels.
+
+    An even chip of a grid point at reference pixel ``(r, c)`` is centred on
+    ``(r - 1/2, c - 1/2)``, so its estimate describes that position. The value
+    at ``(r, c)`` is interpolated linearly, along each axis, between the
+    estimate of the point and that of the next one (``step`` pixels further);
+    where the next one is missing or absent the point's own estimate is kept.
+    """
+    out = f.astype(np.float64)
+    t = 0.5 / step
+    for axis in (0, 1):
+        if out.shape[axis] < 2:
+            continue
+        nxt = np.roll(out, -1, axis=axis)
+        last = [slice(None)] * 2
+        last[axis] = slice(-1, None)
+        nxt[tuple(last)] = np.nan
+        out = np.where(np.isfinite(nxt), (1 - t) * out + t * nxt, out)
+    return out
 
 
 def _prior(p, shape, name):
@@ -563,7 +581,7 @@ def _coarse_pass(rp, rbad, sp, sbad, pdy, pdx, rows, cols, config: TrackConfig):
     cr, crb = _downsample(rp, rbad, q)
     cs, csb = _downsample(sp, sbad, q)
     ch, cw = cr.shape
-    cc = max(8, (max(config.chip_sizes) // q) // 2 * 2)
+    cc = max(16, (max(config.chip_sizes) // q) // 2 * 2)
     cc = min(cc, (min(ch, cw) // 2) * 2)
     cstep = max(1, cc // 4)
     crows, ccols = grid_coordinates((ch, cw), cstep)
@@ -580,7 +598,7 @@ def _coarse_pass(rp, rbad, sp, sbad, pdy, pdx, rows, cols, config: TrackConfig):
     pad = cc // 2 + cstep + maxlag + 1
     job = _Job(_pad(cr, pad, 0.0), _pad(crb.astype(np.float32), pad, 1.0), _pad(cs, pad, 0.0),
                _pad(csb.astype(np.float32), pad, 1.0), pad, (cc,), cstep, cstep // 2, cstep // 2, "parabola")
-    res = _run_search(job, lo_y, hi_y, lo_x, hi_x, config, 1, None, 0, 1)
+    res = _run_search(job, lo_y, hi_y, lo_x, hi_x, config, config.n_workers, None, 0, 1)
     with np.errstate(invalid="ignore"):
         ok = (np.isfinite(res["dy"][0]) & (res["ncc"][0] >= max(config.min_ncc, 0.05))
               & (res["ref_inv"][0] <= 0.5) & (res["sec_inv"][0] <= 0.5))
