@@ -1,0 +1,435 @@
+"""The training loop: simulated (or on-disk) pairs, masked Huber loss, AdamW with a cosine schedule.
+
+Resumable and deterministic: batch ``k`` is always made of the same samples (seeds derived from the
+run's seed and ``k``), so a run stopped and resumed from its checkpoint continues exactly where it
+was. bfloat16 autocast and channels-last on the CPU (measured several times faster than fp32 eager
+on AVX-512 bf16 machines), CUDA when present.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import os
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from sarflow.errors import InputError
+from sarflow.io.atomic import atomic_path
+from sarflow.training.augment import augment_batch
+from sarflow.training.synthetic import SEED_RANGES, SyntheticRecipe, make_sample
+
+__all__ = ["TrainConfig", "TrainResult", "train", "select_device", "batch_seeds", "validation_set", "evaluate_model",
+           "to_tensors", "forward_pair"]
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Everything a training run depends on (stored in its checkpoints and model card).
+
+    Attributes
+    ----------
+    model : str
+        Network name in `sarflow.nn.MODELS`.
+    model_kwargs : dict
+        Constructor arguments of the network.
+    recipe : SyntheticRecipe
+        Distribution of the simulated training pairs.
+    dataset : str or None
+        A tile dataset on disk (see `sarflow.training.tiles`) used instead of simulated pairs.
+    steps : int
+        Optimiser steps in all (the cosine schedule spans them).
+    batch_size : int
+    learning_rate, weight_decay : float
+        AdamW settings.
+    warmup_steps : int
+        Linear learning-rate warm-up.
+    huber_delta : float
+        Huber transition, pixels (0.1 as in the authors' loss).
+    nll_weight : float
+        Weight of the Gaussian negative log-likelihood that trains the uncertainty head (on
+        detached offsets, so it cannot pull the offsets themselves).
+    pyramid_weight : float
+        Weight of the deep supervision of coarser offset estimates (networks that return them).
+    eval_every : int
+        Steps between validations and checkpoints (one "epoch" in the learning curves).
+    validation_size : int
+        Fixed validation pairs (seeds never used for training).
+    patience : int
+        Validations without improvement before stopping early (0 = never).
+    seed : int
+    precision : {"bf16", "fp32"}
+        Autocast precision on the CPU (CUDA uses bf16 autocast when "bf16").
+    channels_last : bool
+    loader_workers : int
+        Processes simulating batches ahead of the optimiser (0 = in the training process).
+    augment : bool
+    """
+
+    model: str = "ccressiamnet"
+    model_kwargs: dict = field(default_factory=dict)
+    recipe: SyntheticRecipe = field(default_factory=lambda: SyntheticRecipe(patch_size=128))
+    dataset: str | None = None
+    steps: int = 20000
+    batch_size: int = 8
+    learning_rate: float = 2e-3
+    weight_decay: float = 1e-4
+    warmup_steps: int = 300
+    huber_delta: float = 0.1
+    nll_weight: float = 0.05
+    pyramid_weight: float = 0.5
+    eval_every: int = 500
+    validation_size: int = 48
+    patience: int = 0
+    seed: int = 0
+    precision: str = "bf16"
+    channels_last: bool = True
+    loader_workers: int = 1
+    augment: bool = True
+
+    def __post_init__(self):
+        if self.steps < 1 or self.batch_size < 1 or self.eval_every < 1:
+            raise InputError("steps, batch_size and eval_every must be positive")
+        if self.precision not in ("bf16", "fp32"):
+            raise InputError(f"precision must be 'bf16' or 'fp32', got {self.precision!r}")
+        if not self.learning_rate > 0:
+            raise InputError("learning_rate must be positive")
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["recipe"] = self.recipe.to_dict()
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict) -> TrainConfig:
+        d = dict(d)
+        recipe = d.pop("recipe", None)
+        if recipe is not None:
+            recipe = SyntheticRecipe(**{k: tuple(v) if isinstance(v, list) else v for k, v in recipe.items()})
+            d["recipe"] = recipe
+        return cls(**d)
+
+
+@dataclass
+class TrainResult:
+    """Where a run left its files, and its best validation metrics."""
+
+    directory: Path
+    best_checkpoint: Path
+    last_checkpoint: Path
+    steps_done: int
+    best_metrics: dict
+    history: list[dict]
+    stopped_early: bool
+    wall_seconds: float
+
+
+def select_device(device: str | None = None) -> torch.device:
+    """``"auto"``/None: CUDA when present, else CPU."""
+    if device in (None, "auto"):
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(device)
+
+
+def batch_seeds(seed: int, step: int, batch_size: int) -> list[int]:
+    """Sample seeds of training batch ``step``: a pure function, disjoint from validation and test seeds."""
+    lo, hi = SEED_RANGES["train"]
+    mixer = np.random.default_rng([int(seed), int(step), 0x7EA1])
+    return [int(v) for v in mixer.integers(lo, hi, size=batch_size)]
+
+
+def _stack(samples) -> dict[str, torch.Tensor]:
+    return {
+        "reference": torch.from_numpy(np.stack([s.reference for s in samples])[:, None]),
+        "secondary": torch.from_numpy(np.stack([s.secondary for s in samples])[:, None]),
+        "target": torch.from_numpy(np.stack([s.target for s in samples])),
+        "mask": torch.from_numpy(np.stack([s.mask for s in samples])[:, None]),
+    }
+
+
+class _SyntheticBatches(torch.utils.data.Dataset):
+    """Batch ``k`` of a run, simulated on demand (map-style, so workers can prefetch in order)."""
+
+    def __init__(self, recipe: SyntheticRecipe, seed: int, batch_size: int, start: int, stop: int):
+        self.recipe, self.seed, self.batch_size, self.start, self.stop = recipe, seed, batch_size, start, stop
+
+    def __len__(self):
+        return self.stop - self.start
+
+    def __getitem__(self, k):
+        seeds = batch_seeds(self.seed, self.start + k, self.batch_size)
+        return _stack([make_sample(self.recipe, s) for s in seeds])
+
+
+def validation_set(recipe: SyntheticRecipe, size: int, *, split: str = "validation") -> dict[str, torch.Tensor]:
+    """Fixed pairs from a seed range never used for training (``validation`` or ``test``)."""
+    lo, _ = SEED_RANGES[split]
+    return _stack([make_sample(recipe, lo + i) for i in range(size)])
+
+
+def to_tensors(batch: dict, device: torch.device, channels_last: bool):
+    """Normalised network inputs, target and mask on ``device``."""
+    from sarflow.nn import normalize_pair
+
+    ref, sec = normalize_pair(batch["reference"].to(device), batch["secondary"].to(device))
+    target = torch.nan_to_num(batch["target"].to(device))
+    mask = batch["mask"].to(device)
+    if channels_last:
+        ref = ref.contiguous(memory_format=torch.channels_last)
+        sec = sec.contiguous(memory_format=torch.channels_last)
+    return ref, sec, target, mask
+
+
+def _autocast(device: torch.device, precision: str):
+    enabled = precision == "bf16"
+    return torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=enabled)
+
+
+def forward_pair(model, ref, sec, *, device, precision):
+    """Run the network under the run's precision; offsets, log-variance and pyramid in float32."""
+    with _autocast(device, precision):
+        out = model(ref, sec)
+    offsets = out.offsets.float()
+    log_var = None if out.log_var is None else out.log_var.float()
+    return offsets, log_var, tuple(level.float() for level in out.pyramid)
+
+
+@torch.no_grad()
+def evaluate_model(model, data: dict, *, device, precision: str = "bf16", channels_last: bool = True,
+                   batch_size: int = 8) -> dict:
+    """Validation metrics (EPE, RMSE, shares under 0.1/0.5/1 px, loss) over a fixed set."""
+    from sarflow.nn import flow_metrics, masked_huber_loss
+
+    model.eval()
+    preds, logs = [], []
+    n = data["reference"].shape[0]
+    for i in range(0, n, batch_size):
+        part = {k: v[i : i + batch_size] for k, v in data.items()}
+        ref, sec, _, _ = to_tensors(part, device, channels_last)
+        offsets, log_var, _ = forward_pair(model, ref, sec, device=device, precision=precision)
+        preds.append(offsets.cpu())
+        if log_var is not None:
+            logs.append(log_var.cpu())
+    pred = torch.cat(preds)
+    target = torch.nan_to_num(data["target"])
+    mask = data["mask"]
+    metrics = flow_metrics(pred, target, mask)
+    metrics["loss"] = float(masked_huber_loss(pred, target, mask))
+    if logs:
+        log_var = torch.cat(logs)
+        err = (pred - target).abs()
+        sigma = torch.exp(0.5 * log_var)
+        inside = (err <= sigma) & mask.expand_as(err)
+        metrics["within_1_sigma"] = float(inside.sum() / mask.expand_as(err).sum().clamp_min(1))
+    model.train()
+    return metrics
+
+
+def _lr_lambda(config: TrainConfig):
+    def factor(step):
+        if step < config.warmup_steps:
+            return (step + 1) / config.warmup_steps
+        progress = (step - config.warmup_steps) / max(1, config.steps - config.warmup_steps)
+        return 0.02 + 0.98 * 0.5 * (1 + math.cos(math.pi * min(progress, 1.0)))
+    return factor
+
+
+def _save_checkpoint(path: Path, *, model, optimizer, scheduler, config: TrainConfig, step: int, best: dict,
+                     history: list, wall: float, command: str = "") -> None:
+    state = {
+        "format": "sarflow-checkpoint-1",
+        "model_config": model.to_config(),
+        "model_state": model.state_dict(),
+        "optimizer_state": optimizer.state_dict(),
+        "scheduler_state": scheduler.state_dict(),
+        "train_config": config.to_dict(),
+        "step": step,
+        "best": best,
+        "history": history,
+        "wall_seconds": wall,
+        "torch_rng": torch.get_rng_state(),
+        "command": command,
+    }
+    with atomic_path(path) as tmp:
+        torch.save(state, tmp)
+
+
+def _write_history(directory: Path, history: list[dict]) -> None:
+    if not history:
+        return
+    keys = list(history[0])
+    for row in history:
+        keys += [k for k in row if k not in keys]
+    with atomic_path(directory / "history.csv") as tmp:
+        with open(tmp, "w", newline="") as f:
+            writer = csv.DictWriter(f, fieldnames=keys)
+            writer.writeheader()
+            writer.writerows(history)
+    try:
+        from sarflow.io.quicklook import _figure
+
+        plt = _figure()
+        fig, axes = plt.subplots(1, 2, figsize=(11, 4), constrained_layout=True)
+        steps = [r["step"] for r in history]
+        axes[0].semilogy(steps, [r["train_loss"] for r in history], label="training loss")
+        axes[0].semilogy(steps, [r["val_loss"] for r in history], label="validation loss")
+        axes[0].set_xlabel("step")
+        axes[0].legend()
+        axes[1].plot(steps, [r["val_rmse"] for r in history], label="validation RMSE (px)")
+        axes[1].plot(steps, [r["val_epe"] for r in history], label="validation EPE (px)")
+        axes[1].set_xlabel("step")
+        axes[1].legend()
+        with atomic_path(directory / "learning_curves.png") as tmp:
+            fig.savefig(tmp, dpi=100, format="png")
+        plt.close(fig)
+    except ImportError:  # pragma: no cover - matplotlib is a dependency; curves are a convenience
+        pass
+
+
+def train(config: TrainConfig, directory: str | Path, *, resume: bool = True, device: str | None = None,
+          progress: Callable[[int, int, dict], None] | None = None, max_seconds: float | None = None,
+          command: str = "") -> TrainResult:
+    """Train a network; checkpoints, history.csv and learning_curves.png go to ``directory``.
+
+    Parameters
+    ----------
+    config : TrainConfig
+    directory : path
+        Run folder. With ``resume`` and a ``last.pt`` there, training continues from it (the
+        configuration must match).
+    device : str, optional
+        ``"cpu"``, ``"cuda"``, or auto.
+    progress : callable ``(step, steps, metrics)``, optional
+    max_seconds : float, optional
+        Stop cleanly (with a checkpoint) after this much wall time, to continue in a later sitting.
+    command : str
+        The command line that started the run, recorded in checkpoints for the model card.
+
+    Returns
+    -------
+    TrainResult
+    """
+    from sarflow.nn import build_model, gaussian_nll_loss, masked_huber_loss, multiscale_huber_loss
+
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    dev = select_device(device)
+    torch.manual_seed(config.seed)
+    model = build_model(config.model, **config.model_kwargs).to(dev)
+    if config.channels_last:
+        model = model.to(memory_format=torch.channels_last)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, _lr_lambda(config))
+    step, best, history, wall_before = 0, {}, [], 0.0
+    last = directory / "last.pt"
+    if resume and last.exists():
+        state = torch.load(last, map_location=dev, weights_only=False)
+        saved = TrainConfig.from_dict(state["train_config"])
+        if replace(saved, steps=config.steps, patience=config.patience) != config:
+            raise InputError(f"{last} was written by a different configuration; use another directory or "
+                             "resume=False to start over")
+        model.load_state_dict(state["model_state"])
+        optimizer.load_state_dict(state["optimizer_state"])
+        scheduler.load_state_dict(state["scheduler_state"])
+        step, best, history, wall_before = state["step"], state["best"], state["history"], state["wall_seconds"]
+        torch.set_rng_state(state["torch_rng"])
+    with atomic_path(directory / "config.json") as tmp:
+        tmp.write_text(json.dumps({"command": command, **config.to_dict()}, indent=2) + "\n")
+
+    if config.dataset:
+        from sarflow.training.tiles import TileBatches, load_tiles, read_tiles
+
+        tiles = load_tiles(config.dataset)
+        val = read_tiles(tiles["path"], np.arange(min(config.validation_size, tiles["count"] - 1)))
+        batches = TileBatches(tiles, config.seed, config.batch_size, step, config.steps,
+                              skip=config.validation_size)
+    else:
+        val = validation_set(config.recipe, config.validation_size)
+        batches = _SyntheticBatches(config.recipe, config.seed, config.batch_size, step, config.steps)
+    loader = torch.utils.data.DataLoader(batches, batch_size=None, shuffle=False,
+                                         num_workers=config.loader_workers,
+                                         prefetch_factor=2 if config.loader_workers else None,
+                                         persistent_workers=False)
+    generator = torch.Generator().manual_seed(config.seed * 1_000_003 + step)
+    started = time.perf_counter()
+    best_val = best.get("val_rmse", math.inf)
+    stale = _stale_count(history, best_val)
+    running, count = 0.0, 0
+    stopped_early = False
+    model.train()
+    for batch in loader:
+        if config.augment:
+            # On amplitudes, before normalisation: symmetries, gains, extra speckle.
+            parts = augment_batch(batch["reference"], batch["secondary"], batch["target"], batch["mask"],
+                                  generator=generator)
+            batch = dict(zip(("reference", "secondary", "target", "mask"), parts))
+        ref, sec, target, mask = to_tensors(batch, dev, config.channels_last)
+        offsets, log_var, pyramid = forward_pair(model, ref, sec, device=dev, precision=config.precision)
+        loss = masked_huber_loss(offsets, target, mask, delta=config.huber_delta)
+        if pyramid and config.pyramid_weight > 0:
+            loss = loss + config.pyramid_weight * multiscale_huber_loss(pyramid, target, mask,
+                                                                        delta=config.huber_delta)
+        if log_var is not None and config.nll_weight > 0:
+            loss = loss + config.nll_weight * gaussian_nll_loss(offsets.detach(), log_var, target, mask)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 5.0)
+        optimizer.step()
+        scheduler.step()
+        step += 1
+        running += loss.item()
+        count += 1
+        if step % config.eval_every == 0 or step == config.steps:
+            metrics = evaluate_model(model, val, device=dev, precision=config.precision,
+                                     channels_last=config.channels_last)
+            wall = wall_before + time.perf_counter() - started
+            row = {"step": step, "train_loss": running / max(count, 1), "lr": scheduler.get_last_lr()[0],
+                   "wall_seconds": round(wall, 1), **{f"val_{k}": v for k, v in metrics.items()}}
+            history.append(row)
+            running, count = 0.0, 0
+            improved = metrics["rmse"] < best_val
+            if improved:
+                best_val = metrics["rmse"]
+                best = {"step": step, **{f"val_{k}": v for k, v in metrics.items()}}
+                stale = 0
+            else:
+                stale += 1
+            _save_checkpoint(last, model=model, optimizer=optimizer, scheduler=scheduler, config=config, step=step,
+                             best=best, history=history, wall=wall, command=command)
+            if improved:
+                _save_checkpoint(directory / "best.pt", model=model, optimizer=optimizer, scheduler=scheduler,
+                                 config=config, step=step, best=best, history=history, wall=wall, command=command)
+            _write_history(directory, history)
+            if progress is not None:
+                progress(step, config.steps, row)
+            if config.patience and stale >= config.patience:
+                stopped_early = True
+                break
+            if max_seconds is not None and time.perf_counter() - started > max_seconds:
+                break
+        elif progress is not None:
+            progress(step, config.steps, {})
+    wall = wall_before + time.perf_counter() - started
+    return TrainResult(directory=directory, best_checkpoint=directory / "best.pt", last_checkpoint=last,
+                       steps_done=step, best_metrics=best, history=history, stopped_early=stopped_early,
+                       wall_seconds=wall)
+
+
+def _stale_count(history: list[dict], best_val: float) -> int:
+    stale = 0
+    for row in reversed(history):
+        if row.get("val_rmse", math.inf) <= best_val:
+            break
+        stale += 1
+    return stale
+
+
+def default_loader_workers() -> int:
+    """One simulation process beside the optimiser on small machines, more on larger ones."""
+    return max(1, min(4, (os.cpu_count() or 2) // 2))

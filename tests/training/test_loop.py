@@ -1,0 +1,92 @@
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from sarflow.errors import InputError
+from sarflow.models import load_model
+from sarflow.training.export import export_model
+from sarflow.training.loop import TrainConfig, batch_seeds, train
+from sarflow.training.synthetic import SyntheticRecipe
+
+TINY = TrainConfig(model="ccressiamnet", model_kwargs={"base_channels": 8, "depth": 2},
+                   recipe=SyntheticRecipe(patch_size=32), steps=6, batch_size=2, eval_every=3, validation_size=4,
+                   warmup_steps=1, loader_workers=0)
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory):
+    torch.set_num_threads(1)
+    folder = tmp_path_factory.mktemp("run")
+    return train(TINY, folder, resume=False, command="sarflow train -o run"), folder
+
+
+def test_tiny_training_run_writes_checkpoints_and_curves(run):
+    result, folder = run
+    assert result.steps_done == 6
+    assert (folder / "best.pt").exists() and (folder / "last.pt").exists()
+    assert (folder / "learning_curves.png").read_bytes()[:4] == b"\x89PNG"
+    lines = (folder / "history.csv").read_text().splitlines()
+    assert lines[0].startswith("step,train_loss") and len(lines) == 3
+    assert {"val_rmse", "val_epe", "val_under_0.1", "val_under_0.5", "val_under_1"} <= set(result.history[0])
+    assert json.loads((folder / "config.json").read_text())["command"] == "sarflow train -o run"
+
+
+def test_resume_continues_from_the_checkpoint(run, tmp_path):
+    _, folder = run
+    longer = TrainConfig(**{**TINY.__dict__, "steps": 9})
+    resumed = train(longer, folder, resume=True)
+    assert resumed.steps_done == 9
+    assert [row["step"] for row in resumed.history] == [3, 6, 9]
+
+
+def test_resume_refuses_another_configuration(run):
+    _, folder = run
+    other = TrainConfig(**{**TINY.__dict__, "learning_rate": 0.5})
+    with pytest.raises(InputError, match="different configuration"):
+        train(other, folder, resume=True)
+
+
+def test_batches_are_deterministic_and_distinct():
+    assert batch_seeds(0, 5, 4) == batch_seeds(0, 5, 4)
+    assert batch_seeds(0, 5, 4) != batch_seeds(0, 6, 4)
+    assert batch_seeds(0, 5, 4) != batch_seeds(1, 5, 4)
+
+
+def test_export_and_load_round_trip(run, tmp_path):
+    _, folder = run
+    weights = export_model(folder / "best.pt", tmp_path / "tiny.pt", extra_metrics={"test_rmse": 0.5})
+    card = weights.with_suffix(".md").read_text()
+    assert "sarflow train -o run" in card and "Seed: 0" in card and "test_rmse" in card
+    model = load_model(str(weights))
+    x = torch.rand(1, 1, 32, 32)
+    out = model(x, x)
+    assert out.offsets.shape == (1, 2, 32, 32)
+    original = torch.load(folder / "best.pt", weights_only=False)["model_state"]
+    for key, value in model.state_dict().items():
+        if value.is_floating_point():
+            np.testing.assert_allclose(value.numpy(), original[key].float().numpy(), rtol=2e-3, atol=2e-3)
+
+
+def test_loss_decreases_over_a_few_steps_on_one_batch():
+    from sarflow.nn import build_model, masked_huber_loss, normalize_pair
+    from sarflow.training.synthetic import make_sample
+
+    torch.manual_seed(0)
+    samples = [make_sample(SyntheticRecipe(patch_size=32), s) for s in range(2)]
+    ref = torch.from_numpy(np.stack([s.reference for s in samples])[:, None])
+    sec = torch.from_numpy(np.stack([s.secondary for s in samples])[:, None])
+    target = torch.from_numpy(np.stack([s.target for s in samples]))
+    mask = torch.from_numpy(np.stack([s.mask for s in samples])[:, None])
+    ref, sec = normalize_pair(ref, sec)
+    model = build_model("ccressiamnet", base_channels=8, depth=2)
+    opt = torch.optim.AdamW(model.parameters(), lr=3e-3)
+    losses = []
+    for _ in range(25):
+        loss = masked_huber_loss(model(ref, sec).offsets, target, mask)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        losses.append(loss.item())
+    assert losses[-1] < 0.7 * losses[0]

@@ -1,0 +1,52 @@
+import numpy as np
+import pytest
+
+from sarflow.errors import InputError
+from sarflow.training.synthetic import SCENARIO_KINDS, SEED_RANGES, SyntheticRecipe, make_sample
+
+RECIPE = SyntheticRecipe(patch_size=48)
+
+
+def test_sample_is_a_pure_function_of_its_seed():
+    a = make_sample(RECIPE, 123)
+    b = make_sample(RECIPE, 123)
+    np.testing.assert_array_equal(a.reference, b.reference)
+    np.testing.assert_array_equal(a.target, b.target)
+    assert not np.array_equal(make_sample(RECIPE, 124).reference, a.reference)
+
+
+@pytest.mark.parametrize("kind", SCENARIO_KINDS)
+def test_every_kind_gives_a_valid_sample(kind):
+    sample = make_sample(RECIPE, 7, kind=kind)
+    assert sample.reference.shape == sample.secondary.shape == (48, 48)
+    assert sample.target.shape == (2, 48, 48) and sample.target.dtype == np.float32
+    assert sample.mask.any()
+    assert np.isfinite(sample.target[:, sample.mask]).all()
+    assert sample.info["max_offset_px"] <= RECIPE.max_offset_px * 1.5
+
+
+def test_offset_magnitudes_span_the_recipe_range():
+    peaks = [make_sample(RECIPE, s).info["max_offset_px"] for s in range(40)]
+    assert min(peaks) < 0.3 and max(peaks) > 1.5
+
+
+def test_nodata_is_masked_never_a_number():
+    recipe = SyntheticRecipe(patch_size=48, nodata_probability=1.0)
+    sample = make_sample(recipe, 3)
+    invalid = ~np.isfinite(sample.reference) | ~np.isfinite(sample.secondary)
+    assert invalid.any()
+    assert not sample.mask[invalid].any()
+
+
+def test_seed_ranges_are_disjoint():
+    spans = sorted(SEED_RANGES.values())
+    assert all(a[1] <= b[0] for a, b in zip(spans, spans[1:]))
+
+
+def test_recipe_validation():
+    with pytest.raises(InputError, match="weights must be 6 non-negative numbers"):
+        SyntheticRecipe(weights=(1.0, 2.0))
+    with pytest.raises(InputError, match="min_offset_px < max_offset_px"):
+        SyntheticRecipe(min_offset_px=2.0, max_offset_px=1.0)
+    with pytest.raises(InputError, match="unknown scenario kind 'tsunami'"):
+        make_sample(RECIPE, 0, kind="tsunami")
