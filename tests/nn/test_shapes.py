@@ -64,8 +64,6 @@ def test_batch_items_are_independent_in_eval(name):
 def test_receptive_field_bounds_the_gradient_support(name):
     """The theoretical receptive field covers every input pixel a central output depends on."""
     kwargs = dict(TINY[name], depth=2)
-    if name == "ccressiamnet":
-        kwargs["attention"] = False  # the channel gate pools globally by design
     net = build_model(name, **kwargs).eval()
     rf = net.receptive_field
     assert isinstance(rf, int) and rf > 1

@@ -18,6 +18,7 @@ __all__ = ["main", "cli"]
 COMMANDS: dict[str, tuple[str, str, str]] = {
     "simulate": ("sarflow.cli.simulate", "simulate", "Simulate a SAR amplitude pair with exact offsets truth."),
     "track": ("sarflow.cli.track", "track", "Multi-kernel offset tracking (normalized cross-correlation)."),
+    "predict": ("sarflow.cli.predict", "predict", "Dense offsets from the network (tiled, any scene size)."),
     "train": ("sarflow.cli.train", "train", "Train an offset network on simulated or labelled pairs."),
     "make-dataset": ("sarflow.cli.dataset", "make_dataset", "Cut labelled training tiles from real image pairs."),
     "export-model": ("sarflow.cli.dataset", "export_model", "Export a checkpoint as small weights with a model card."),

@@ -1,8 +1,10 @@
 """Channel and spatial attention (CBAM), Woo et al. (2018), doi:10.1007/978-3-030-01234-2_1.
 
-The channel gate pools each channel over the whole input (mean and max), so it is the one place
-(with GroupNorm) where an output pixel depends on the whole tile: run tiled inference with tiles
-about the size of the training patches. The spatial gate is local (a 7x7 convolution).
+CBAM's channel gate pools each channel over the whole image. Here it pools over a local
+``window x window`` neighbourhood instead (separable mean and max pooling, stride 1), so every
+output pixel depends on a bounded neighbourhood only: tiled inference over a scene then gives the
+same result as one pass over the whole scene, whatever the tile size. The spatial gate is local too
+(a 7x7 convolution).
 """
 
 from __future__ import annotations
@@ -15,16 +17,19 @@ __all__ = ["ChannelAttention", "SpatialAttention", "CBAM"]
 
 
 class ChannelAttention(nn.Module):
-    """Per-channel gate from globally pooled statistics: ``(B, C, H, W) -> (B, C, H, W)``.
+    """Per-channel gate from locally pooled statistics: ``(B, C, H, W) -> (B, C, H, W)``.
 
-    A shared two-layer MLP (1x1 convolutions, bottleneck ``C / reduction``) is applied to the
-    spatial mean and the spatial max of each channel; the sum goes through a sigmoid and scales the
-    input.
+    A shared two-layer MLP (1x1 convolutions, bottleneck ``C / reduction``) is applied to the mean
+    and the max of each channel over a ``window x window`` neighbourhood of every pixel; the sum
+    goes through a sigmoid and scales the input.
     """
 
-    def __init__(self, channels: int, reduction: int = 4):
+    def __init__(self, channels: int, reduction: int = 4, window: int = 7):
         super().__init__()
+        if window < 1 or window % 2 == 0:
+            raise ValueError(f"window must be a positive odd number, got {window}")
         hidden = max(channels // reduction, 4)
+        self.window = window
         self.mlp = nn.Sequential(
             nn.Conv2d(channels, hidden, 1),
             nn.ReLU(inplace=True),
@@ -32,8 +37,10 @@ class ChannelAttention(nn.Module):
         )
 
     def forward(self, x: Tensor) -> Tensor:
-        avg = x.mean(dim=(2, 3), keepdim=True)
-        peak = F.adaptive_max_pool2d(x, 1)
+        k, p = self.window, self.window // 2
+        avg = F.avg_pool2d(F.avg_pool2d(x, (1, k), 1, (0, p), count_include_pad=False), (k, 1), 1, (p, 0),
+                           count_include_pad=False)
+        peak = F.max_pool2d(F.max_pool2d(x, (1, k), 1, (0, p)), (k, 1), 1, (p, 0))
         return x * torch.sigmoid(self.mlp(avg) + self.mlp(peak))
 
 
@@ -55,9 +62,9 @@ class SpatialAttention(nn.Module):
 class CBAM(nn.Module):
     """Channel gate, then spatial gate: ``(B, C, H, W) -> (B, C, H, W)``."""
 
-    def __init__(self, channels: int, reduction: int = 4, kernel: int = 7):
+    def __init__(self, channels: int, reduction: int = 4, kernel: int = 7, window: int = 7):
         super().__init__()
-        self.channel = ChannelAttention(channels, reduction)
+        self.channel = ChannelAttention(channels, reduction, window)
         self.spatial = SpatialAttention(kernel)
         self.kernel = kernel
 

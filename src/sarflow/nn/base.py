@@ -50,8 +50,8 @@ class ReceptiveField:
     """Theoretical receptive field of a chain of layers, traced from input to output.
 
     ``size`` grows by ``(kernel - 1) * jump`` per convolution, ``jump`` (input pixels per step of
-    the current grid) multiplies by the stride, halves at a x2 upsampling. Global operations
-    (channel attention, GroupNorm statistics) are not counted.
+    the current grid) multiplies by the stride, halves at a x2 upsampling. Pooling windows count
+    as convolutions of their size; GroupNorm's per-sample statistics are not counted.
     """
 
     def __init__(self) -> None:
@@ -121,8 +121,8 @@ class FlowNet(nn.Module):
         """Theoretical receptive field, in input pixels (side of the square window).
 
         Counts convolutions, resampling and correlation windows; not the displacement itself (a
-        warped or correlated feature comes from up to the largest offset away), nor global
-        statistics (channel attention, GroupNorm). Tiled inference should overlap tiles by about
+        warped or correlated feature comes from up to the largest offset away), nor GroupNorm's
+        per-sample statistics (``norm="group"``). Tiled inference should overlap tiles by about
         ``receptive_field // 2`` plus the largest expected offset.
         """
         return self._receptive_field()

@@ -50,7 +50,8 @@ class DecoderBlock(nn.Sequential):
     @staticmethod
     def trace(rf: ReceptiveField, attention: bool) -> ReceptiveField:
         rf.conv(3, repeat=3)
-        return rf.conv(7) if attention else rf
+        # CBAM: the channel gate's 7x7 pooling window, then the spatial gate's 7x7 convolution.
+        return rf.conv(7).conv(7) if attention else rf
 
 
 class CoarseToFineDecoder(nn.Module):

@@ -164,7 +164,17 @@ class _SyntheticBatches(torch.utils.data.Dataset):
 
     def __getitem__(self, k):
         seeds = batch_seeds(self.seed, self.start + k, self.batch_size)
-        return _stack([make_sample(self.recipe, s) for s in seeds])
+        return _stack([_robust_sample(self.recipe, s) for s in seeds])
+
+
+def _robust_sample(recipe: SyntheticRecipe, seed: int):
+    """`make_sample`, or (should a random draw be physically invalid) the next seed: still deterministic."""
+    for attempt in range(8):
+        try:
+            return make_sample(recipe, seed + attempt)
+        except InputError:
+            continue
+    return make_sample(recipe, seed + 8)
 
 
 def validation_set(recipe: SyntheticRecipe, size: int, *, split: str = "validation") -> dict[str, torch.Tensor]:
