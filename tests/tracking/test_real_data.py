@@ -58,12 +58,14 @@ def test_yahtse_glacier_matches_reference(shared_data):
     with rasterio.open(d / "masks_grid16.tif") as f:
         masks = {name: f.read(i + 1).astype(bool) for i, name in enumerate(f.descriptions)}
     # step 16 puts grid point (i, j) at pixel (8 + 16 i, 8 + 16 j), within half a pixel of cell (i, j)'s centre
-    res = track_offsets(ref.data, sec.data, config=TrackConfig(step=16, search_radius=24, chip_sizes=(32, 64)))
+    # default chips 32/64/128: the 128 px chips straddle the shear margins of the tongue, which the
+    # finer chips' fields reveal (measured: glacier 0.174 median, 1.6 % > 2 px; tongue 0.13, 5.4 %)
+    res = track_offsets(ref.data, sec.data, config=TrackConfig(step=16, search_radius=24))
     col, row = ~ref.transform @ (cells @ (0.5, 0.5))
     assert abs(res.col0 + 0.5 - col) <= 0.5 and abs(res.row0 + 0.5 - row) <= 0.5
     assert res.dx.shape == ref_dx.shape
     stable = masks["stable"] & np.isfinite(res.dx)
-    assert np.median(np.hypot(res.dx, res.dy)[stable]) < 0.15  # measured 0.115
+    assert np.median(np.hypot(res.dx, res.dy)[stable]) < 0.15  # measured 0.134
     diff = np.hypot(res.dx - ref_dx, res.dy - ref_dy)
     # plain OpenCV 32 px matcher (README): glacier 0.22 median, 4.0 % > 2 px; tongue 0.23, 11 %
     for name, median, share in (("glacier", 0.22, 0.04), ("fast", 0.23, 0.11)):

@@ -38,7 +38,8 @@ class TrackConfig:
         axis. Peaks are sought in ``prior +- search_radius``.
     coarse_to_fine : bool
         Run a coarse pass first on images block-averaged by ``coarse_factor``
-        (exhaustive over ``search_radius``), and search the full-resolution
+        (exhaustive over ``search_radius``, with the smallest chip scaled
+        down, at least 16 coarse pixels, so it resolves shear margins), and search the full-resolution
         pass only ``refine_radius`` pixels around the coarse field (and its
         3 x 3 neighbourhood range, so offset discontinuities stay inside the
         search). With ``False`` every point is searched exhaustively.
@@ -79,14 +80,17 @@ class TrackConfig:
         the normalised peak curvature, 1/px**2). The largest of about 2000
         pure-noise lags reaches about 4, so 4.5 rejects most false peaks.
     max_sigma_px : float
-        Estimates whose error estimate ``sigma_px`` exceeds this are rejected.
+        Estimates whose error estimate ``sigma_px`` exceeds this are rejected,
+        per chip and again after fusion (the fused ``sigma_px`` includes the
+        deformation inside the chip).
     max_invalid_fraction : float
         Largest fraction of nodata (NaN or outside the image) pixels tolerated
         in a reference chip or in the matched secondary chip.
     max_chip_deformation_px : float
         Multi-kernel rule: a chip is used only where the offsets change by at
-        most this across it (difference plus curvature term, measured on a
-        pilot field; see :mod:`sarflow.tracking.multikernel`).
+        most this across it (difference plus curvature term, measured on the
+        fields of that chip size and every finer one; see
+        :mod:`sarflow.tracking.multikernel`).
     agree_sigmas : float
         Multi-kernel rule: a larger chip is kept only where it differs from
         every smaller valid chip by at most this many standard deviations of

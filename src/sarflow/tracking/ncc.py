@@ -98,7 +98,7 @@ class NccVolume:
 
 def ncc_volume(ref: np.ndarray, ref_bad: np.ndarray, sec: np.ndarray, sec_bad: np.ndarray,
                chip_sizes: tuple[int, ...], step: int, ni: int, nj: int,
-               dy0: int, dx0: int, ndy: int, ndx: int) -> NccVolume:
+               dy0: int, dx0: int, ndy: int, ndx: int, lags: np.ndarray | None = None) -> NccVolume:
     """Correlation volume of a block of grid points for a rectangle of lags.
 
     Parameters
@@ -126,6 +126,9 @@ def ncc_volume(ref: np.ndarray, ref_bad: np.ndarray, sec: np.ndarray, sec_bad: n
         First lag along rows / columns, pixels.
     ndy, ndx : int
         Number of lags along rows / columns.
+    lags : ndarray of bool, shape (ndy, ndx), optional
+        Lags to evaluate; the others are NaN in the volume (and cost
+        nothing in the loop over lags). Default: all.
 
     Returns
     -------
@@ -156,21 +159,23 @@ def ncc_volume(ref: np.ndarray, ref_bad: np.ndarray, sec: np.ndarray, sec_bad: n
     isec2 = cv2.integral(sec64 * sec64, sdepth=cv2.CV_64F)
     isbad = cv2.integral(sec_bad.astype(np.float64), sdepth=cv2.CV_64F)
 
-    cross = np.empty((nchip, nlag, ni, nj), np.float64)
+    cross = (np.empty if lags is None else np.zeros)((nchip, nlag, ni, nj), np.float64)
     cells = [(cmax // 2 - c // 2) // g for c in chips]
     prod = np.empty((hr, wr), np.float32)
     small = np.empty((hc, wc), np.float32) if g > 1 else prod
     sec = np.ascontiguousarray(sec)
-    lag = 0
+    lag = -1
     for a in range(ndy):
         for b in range(ndx):
+            lag += 1
+            if lags is not None and not lags[a, b]:
+                continue
             cv2.multiply(ref, sec[a:a + hr, b:b + wr], dst=prod)
             if g > 1:
                 cv2.resize(prod, (wc, hc), dst=small, interpolation=cv2.INTER_AREA)
             ip = cv2.integral(small, sdepth=cv2.CV_64F)
             for k, c in enumerate(chips):
                 cross[k, lag] = _grid_box(ip, cells[k], c // g, st, ni, nj)
-            lag += 1
     if g > 1:
         cross *= float(g * g)
 
@@ -195,6 +200,8 @@ def ncc_volume(ref: np.ndarray, ref_bad: np.ndarray, sec: np.ndarray, sec_bad: n
         np.sqrt(den, out=den, where=ok)
         np.divide(num, den, out=num, where=ok)
         num[~ok] = np.nan
+        if lags is not None:
+            num[~lags] = np.nan
         vol[k] = num.transpose(2, 3, 0, 1)
     return NccVolume(vol, ref_inv, sec_inv, dy0, dx0)
 

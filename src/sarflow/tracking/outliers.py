@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import numpy as np
-from scipy import ndimage
+
+from sarflow.tracking.gridops import window_sum
 
 __all__ = ["normalized_median_test", "fill_gaps"]
 
@@ -74,8 +75,7 @@ def normalized_median_test(dy: np.ndarray, dx: np.ndarray, *, threshold: float =
         f = f.astype(np.float64)
         med, rmed = _neighbour_median(f, window)
         fin = np.isfinite(f) & np.isfinite(med)
-        cnt = ndimage.convolve(np.isfinite(f).astype(np.int32), np.ones((window, window), np.int32),
-                               mode="constant") - np.isfinite(f)
+        cnt = window_sum(np.isfinite(f), window) - np.isfinite(f)
         r = np.zeros_like(f)
         np.divide(np.abs(f - np.where(fin, med, 0.0)), np.where(fin, rmed, 1.0) + eps, out=r, where=fin)
         out |= fin & (cnt >= min_neighbours) & (r > threshold)
@@ -104,18 +104,17 @@ def fill_gaps(fields: list[np.ndarray], fillable: np.ndarray, max_distance: int)
         ``True`` where a value was filled.
     """
     filled = np.zeros(fillable.shape, bool)
-    k = np.ones((3, 3))
     for _ in range(max_distance):
         valid = np.isfinite(fields[0])
         todo = fillable & ~valid
         if not todo.any():
             break
-        cnt = ndimage.convolve(valid.astype(np.float64), k, mode="constant")
+        cnt = window_sum(valid, 3)
         new = todo & (cnt > 0)
         if not new.any():
             break
         for f in fields:
-            s = ndimage.convolve(np.where(valid, f, 0.0), k, mode="constant")
+            s = window_sum(np.where(valid, f, 0.0), 3)
             f[new] = (s[new] / cnt[new]).astype(f.dtype)
         filled |= new
     return filled

@@ -111,10 +111,11 @@ def kernel_weights(u: np.ndarray, half: int, method: str, derivatives: int = 0):
         Weights summing to 1, then ``dw`` and ``d2w`` as asked.
     """
     t_tab, k_tab, d1_tab, d2_tab = _table(method)
-    taps = np.arange(-half, half + 1, dtype=np.float64)
-    # nearest entry of the 1/2048 px table: position error <= 1/4096 px
-    idx = np.rint((u[:, None] - taps[None, :] - t_tab[0]) * _TABLE_RES).astype(np.intp)
-    idx = np.clip(idx, 0, k_tab.size - 1)
+    # nearest entry of the 1/2048 px table (position error <= 1/4096 px); the
+    # taps sit whole pixels, i.e. whole multiples of the table step, apart
+    base = np.rint(np.asarray(u, dtype=np.float64) * _TABLE_RES).astype(np.intp)
+    offs = (np.arange(half, -half - 1, -1) - int(round(t_tab[0]))) * _TABLE_RES
+    idx = np.clip(base[:, None] + offs[None, :], 0, k_tab.size - 1)
     k = k_tab[idx]
     s = k.sum(axis=1, keepdims=True)
     if not derivatives:
@@ -265,26 +266,31 @@ def _newton_max(patch, sy, sx, half, kind, iterations):
     return sy, sx
 
 
-def _balance(patch, sy, sx, half, iterations):
+def _balance(patch, sy, sx, half, iterations, tol=1e-3):
     """Point where the interpolated surface is equal ``BALANCE_SPAN`` px either side, per axis.
 
     Solves ``f(y + h, x) = f(y - h, x)`` and ``f(y, x + h) = f(y, x - h)``
     by Newton iterations. For a symmetric peak this is its maximum; unlike
     the zero of the derivative at the maximum it is not thrown off by the
-    sharp top of amplitude correlation peaks sampled at whole pixels.
+    sharp top of amplitude correlation peaks sampled at whole pixels. A
+    point stops iterating once its step is below ``tol`` pixels (two steps
+    usually suffice from the parabola start).
     """
     h = BALANCE_SPAN
+    sy, sx = sy.copy(), sx.copy()
+    act = np.arange(len(sy))
     for _ in range(iterations):
-        wyp, dwyp = kernel_weights(sy + h, half, "sinc", derivatives=1)
-        wym, dwym = kernel_weights(sy - h, half, "sinc", derivatives=1)
-        wy, dwy = kernel_weights(sy, half, "sinc", derivatives=1)
-        wxp, dwxp = kernel_weights(sx + h, half, "sinc", derivatives=1)
-        wxm, dwxm = kernel_weights(sx - h, half, "sinc", derivatives=1)
-        wx, dwx = kernel_weights(sx, half, "sinc", derivatives=1)
-        cols = np.einsum("nab,nb->na", patch, wx)
-        cols_d = np.einsum("nab,nb->na", patch, dwx)
-        rows = np.einsum("na,nab->nb", wy, patch)
-        rows_d = np.einsum("na,nab->nb", dwy, patch)
+        p, y, x = patch[act], sy[act], sx[act]
+        wyp, dwyp = kernel_weights(y + h, half, "sinc", derivatives=1)
+        wym, dwym = kernel_weights(y - h, half, "sinc", derivatives=1)
+        wy, dwy = kernel_weights(y, half, "sinc", derivatives=1)
+        wxp, dwxp = kernel_weights(x + h, half, "sinc", derivatives=1)
+        wxm, dwxm = kernel_weights(x - h, half, "sinc", derivatives=1)
+        wx, dwx = kernel_weights(x, half, "sinc", derivatives=1)
+        cols = np.einsum("nab,nb->na", p, wx)
+        cols_d = np.einsum("nab,nb->na", p, dwx)
+        rows = np.einsum("na,nab->nb", wy, p)
+        rows_d = np.einsum("na,nab->nb", dwy, p)
         gy = np.einsum("na,na->n", wyp - wym, cols)
         jyy = np.einsum("na,na->n", dwyp - dwym, cols)
         jyx = np.einsum("na,na->n", wyp - wym, cols_d)
@@ -294,10 +300,13 @@ def _balance(patch, sy, sx, half, iterations):
         det = jyy * jxx - jyx * jxy
         ok = (jyy < 0) & (jxx < 0) & (det > 0)
         safe = np.where(ok, det, 1.0)
-        dy = np.where(ok, -(jxx * gy - jyx * gx) / safe, 0.05 * np.sign(gy))
-        dx = np.where(ok, -(jyy * gx - jxy * gy) / safe, 0.05 * np.sign(gx))
-        sy = np.clip(sy + np.clip(dy, -0.25, 0.25), -1.0, 1.0)
-        sx = np.clip(sx + np.clip(dx, -0.25, 0.25), -1.0, 1.0)
+        dy = np.clip(np.where(ok, -(jxx * gy - jyx * gx) / safe, 0.05 * np.sign(gy)), -0.25, 0.25)
+        dx = np.clip(np.where(ok, -(jyy * gx - jxy * gy) / safe, 0.05 * np.sign(gx)), -0.25, 0.25)
+        sy[act] = np.clip(y + dy, -1.0, 1.0)
+        sx[act] = np.clip(x + dx, -1.0, 1.0)
+        act = act[(np.abs(dy) > tol) | (np.abs(dx) > tol)]
+        if act.size == 0:
+            break
     return sy, sx
 
 

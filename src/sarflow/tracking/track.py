@@ -24,10 +24,10 @@ from typing import Callable
 
 import cv2
 import numpy as np
-from scipy import ndimage
 
 from sarflow.errors import ConstantImageError, GridMismatchError, InputError, NoValidDataError
 from sarflow.tracking.config import TrackConfig
+from sarflow.tracking.gridops import fill_nearest, interp_grid, neighbourhood_min_max
 from sarflow.tracking.multikernel import fuse
 from sarflow.tracking.ncc import ncc_volume
 from sarflow.tracking.outliers import fill_gaps, normalized_median_test
@@ -61,7 +61,7 @@ class TrackResult:
         In this order: ``ncc`` (correlation peak of the selected chip),
         ``peak_ratio`` (main peak over the highest value outside its 5 x 5
         neighbourhood within the searched window; NaN where that window had no
-        such lag), ``sigma_px`` (1-sigma error of each offset component,
+        such lag), ``sigma_px`` (1-sigma error of each offset component, noise and deformation inside the chip,
         pixels), ``chip_size`` (selected chip size, pixels; 0 where none),
         ``n_kernels`` (chip sizes agreeing with the selected one) and, when
         ``fill_gaps`` is on, ``filled`` (1 where the value was interpolated
@@ -176,15 +176,9 @@ class _Job:
 _FIELDS = ("dy", "dx", "ncc", "peak_ratio", "sigma", "signif", "ref_inv", "sec_inv")
 
 
-def _search_tile(job: _Job, i0: int, j0: int, lo_y, hi_y, lo_x, hi_x) -> dict:
-    """Search the grid points ``[i0:i0 + ni, j0:j0 + nj]``; windows are inclusive lags, shape (ni, nj)."""
-    chips, step = job.chips, job.step
-    cmax = max(chips)
-    half = PATCH_HALF[job.subpixel]
-    ni, nj = lo_y.shape
-    dy0, dy1 = int(lo_y.min()) - half, int(hi_y.max()) + half
-    dx0, dx1 = int(lo_x.min()) - half, int(hi_x.max()) + half
-    ndy, ndx = dy1 - dy0 + 1, dx1 - dx0 + 1
+def _volume(job: _Job, i0: int, j0: int, ni: int, nj: int, dy0: int, dy1: int, dx0: int, dx1: int, lags=None):
+    """NCC volume of grid points ``[i0:i0 + ni, j0:j0 + nj]`` for the inclusive lags ``dy0..dy1, dx0..dx1``."""
+    step, cmax = job.step, max(job.chips)
     hr, wr = (ni - 1) * step + cmax, (nj - 1) * step + cmax
     y0 = job.pad + job.row0 + i0 * step - cmax // 2
     x0 = job.pad + job.col0 + j0 * step - cmax // 2
@@ -192,8 +186,46 @@ def _search_tile(job: _Job, i0: int, j0: int, lo_y, hi_y, lo_x, hi_x) -> dict:
     rbad = job.ref_bad[y0:y0 + hr, x0:x0 + wr]
     sec = job.sec[y0 + dy0:y0 + dy1 + hr, x0 + dx0:x0 + dx1 + wr]
     sbad = job.sec_bad[y0 + dy0:y0 + dy1 + hr, x0 + dx0:x0 + dx1 + wr]
-    vol = ncc_volume(np.ascontiguousarray(ref), rbad, np.ascontiguousarray(sec), sbad, chips, step, ni, nj,
-                     dy0, dx0, ndy, ndx)
+    vol = ncc_volume(np.ascontiguousarray(ref), rbad, np.ascontiguousarray(sec), sbad, job.chips, step, ni, nj,
+                     dy0, dx0, dy1 - dy0 + 1, dx1 - dx0 + 1, lags)
+    return vol, rbad, sbad
+
+
+def _search_tile(job: _Job, i0: int, j0: int, lo_y, hi_y, lo_x, hi_x) -> dict:
+    """Search the grid points ``[i0:i0 + ni, j0:j0 + nj]``; windows are inclusive lags, shape (ni, nj).
+
+    Two passes: the lags of the search windows give the integer peaks; then
+    only the lags the sub-pixel patches around those peaks need beyond the
+    windows are added (far fewer than padding every window by the patch
+    half-width, since the peaks of a tile spread less than its windows).
+    """
+    chips, step = job.chips, job.step
+    cmax = max(chips)
+    half = PATCH_HALF[job.subpixel]
+    ni, nj = lo_y.shape
+    wy0, wy1, wx0, wx1 = int(lo_y.min()), int(hi_y.max()), int(lo_x.min()), int(hi_x.max())
+    vol, rbad, sbad = _volume(job, i0, j0, ni, nj, wy0, wy1, wx0, wx1)
+    aa = np.arange(wy1 - wy0 + 1)[None, None, :, None] + wy0
+    bb = np.arange(wx1 - wx0 + 1)[None, None, None, :] + wx0
+    allowed = ((aa >= lo_y[:, :, None, None]) & (aa <= hi_y[:, :, None, None])
+               & (bb >= lo_x[:, :, None, None]) & (bb <= hi_x[:, :, None, None]))
+    s = np.where(allowed[None] & np.isfinite(vol.ncc), vol.ncc, -np.inf).reshape(len(chips), ni * nj, -1)
+    idx = np.argmax(s, axis=2)
+    has = np.isfinite(np.take_along_axis(s, idx[..., None], 2)[..., 0])
+    py, px = np.divmod(idx, wx1 - wx0 + 1)
+    if has.any():
+        dy0, dy1 = min(wy0, int(py[has].min()) + wy0 - half), max(wy1, int(py[has].max()) + wy0 + half)
+        dx0, dx1 = min(wx0, int(px[has].min()) + wx0 - half), max(wx1, int(px[has].max()) + wx0 + half)
+    else:
+        dy0, dy1, dx0, dx1 = wy0 - half, wy1 + half, wx0 - half, wx1 + half
+    ndy, ndx = dy1 - dy0 + 1, dx1 - dx0 + 1
+    if (dy0, dy1, dx0, dx1) != (wy0, wy1, wx0, wx1):
+        inner = (slice(wy0 - dy0, wy1 - dy0 + 1), slice(wx0 - dx0, wx1 - dx0 + 1))
+        todo = np.ones((ndy, ndx), bool)
+        todo[inner] = False
+        first = vol.ncc
+        vol, rbad, sbad = _volume(job, i0, j0, ni, nj, dy0, dy1, dx0, dx1, todo)
+        vol.ncc[..., inner[0], inner[1]] = first
     aa = np.arange(ndy)[None, None, :, None] + dy0
     bb = np.arange(ndx)[None, None, None, :] + dx0
     allowed = ((aa >= lo_y[:, :, None, None]) & (aa <= hi_y[:, :, None, None])
@@ -356,29 +388,6 @@ def _downsample(img: np.ndarray, bad: np.ndarray, q: int):
     return out, cbad
 
 
-def _fill_prior(f: np.ndarray) -> np.ndarray:
-    """Nearest-valid fill of a small field (for search priors only)."""
-    fin = np.isfinite(f)
-    if fin.all() or not fin.any():
-        return f
-    idx = ndimage.distance_transform_edt(~fin, return_distances=False, return_indices=True)
-    return f[tuple(idx)]
-
-
-def _interp_grid(f: np.ndarray, src_rows, src_cols, dst_rows, dst_cols, order: int = 1) -> np.ndarray:
-    """Interpolate a field given at (src_rows x src_cols) onto (dst_rows x dst_cols)."""
-    if f.shape[0] == 1:
-        ry = np.zeros(len(dst_rows))
-    else:
-        ry = np.interp(dst_rows, src_rows, np.arange(len(src_rows)))
-    if f.shape[1] == 1:
-        rx = np.zeros(len(dst_cols))
-    else:
-        rx = np.interp(dst_cols, src_cols, np.arange(len(src_cols)))
-    yy, xx = np.meshgrid(ry, rx, indexing="ij")
-    return ndimage.map_coordinates(f, [yy, xx], order=order, mode="nearest")
-
-
 # ----------------------------------------------------------------------------- main entry
 
 def track_offsets(reference, secondary, *, config: TrackConfig | None = None, prior_dx=None, prior_dy=None,
@@ -416,7 +425,9 @@ def track_offsets(reference, secondary, *, config: TrackConfig | None = None, pr
     Notes
     -----
     Pipeline: nodata-aware pre-processing; optional coarse pass (images
-    block-averaged by ``coarse_factor``, largest chip scaled down,
+    block-averaged by ``coarse_factor``, smallest chip scaled down (at least
+    16 coarse pixels; a larger one straddles shear margins and misplaces the
+    windows on fast glacier tongues),
     exhaustive search over ``search_radius``, normalized median test) that
     sets, per grid point, a search window spanning the coarse field over its
     3 x 3 coarse neighbourhood plus ``refine_radius``; full-resolution NCC
@@ -505,6 +516,12 @@ def track_offsets(reference, secondary, *, config: TrackConfig | None = None, pr
                                        step=step, max_deformation=config.max_chip_deformation_px,
                                        agree_sigmas=config.agree_sigmas, agree_floor=config.agree_floor_px,
                                        weighted=config.fusion == "weighted")
+    # the fused error includes the deformation inside the chip: a chip straddling strong shear,
+    # left as the only valid one, is rejected like any other estimate with too large an error
+    with np.errstate(invalid="ignore"):
+        too_rough = fsig > config.max_sigma_px
+    fdy[too_rough] = np.nan
+    fdx[too_rough] = np.nan
     cidx = np.maximum(chosen, 0)
     ii, jj = np.meshgrid(np.arange(gh), np.arange(gw), indexing="ij")
     ncc = np.where(chosen >= 0, res["ncc"][cidx, ii, jj], np.nan)
@@ -581,15 +598,15 @@ def _coarse_pass(rp, rbad, sp, sbad, pdy, pdx, rows, cols, config: TrackConfig):
     cr, crb = _downsample(rp, rbad, q)
     cs, csb = _downsample(sp, sbad, q)
     ch, cw = cr.shape
-    cc = max(16, (max(config.chip_sizes) // q) // 2 * 2)
+    cc = max(16, (min(config.chip_sizes) // q) // 2 * 2)
     cc = min(cc, (min(ch, cw) // 2) * 2)
     cstep = max(1, cc // 4)
     crows, ccols = grid_coordinates((ch, cw), cstep)
     # coarse grid positions in full-resolution pixels
     frows = (crows + 0.5) * q - 0.5
     fcols = (ccols + 0.5) * q - 0.5
-    cpy = _interp_grid(pdy, rows, cols, frows, fcols) / q
-    cpx = _interp_grid(pdx, rows, cols, frows, fcols) / q
+    cpy = interp_grid(pdy, rows, cols, frows, fcols) / q
+    cpx = interp_grid(pdx, rows, cols, frows, fcols) / q
     rc = int(math.ceil(config.search_radius / q)) + 1
     lo_y, hi_y = np.floor(cpy - rc).astype(int), np.ceil(cpy + rc).astype(int)
     lo_x, hi_x = np.floor(cpx - rc).astype(int), np.ceil(cpx + rc).astype(int)
@@ -611,13 +628,10 @@ def _coarse_pass(rp, rbad, sp, sbad, pdy, pdx, rows, cols, config: TrackConfig):
         nan = np.full((len(rows), len(cols)), np.nan)
         return nan, nan, nan, nan
     # gaps (borders, decorrelated patches) take the nearest coarse value
-    dyc, dxc = _fill_prior(dyc) * q, _fill_prior(dxc) * q
-    fp = np.ones((3, 3), bool)
+    dyc, dxc = fill_nearest(dyc) * q, fill_nearest(dxc) * q
     outs = []
     for f in (dyc, dxc):
-        mn = ndimage.minimum_filter(f, footprint=fp, mode="nearest")
-        mx = ndimage.maximum_filter(f, footprint=fp, mode="nearest")
-        outs.append(_interp_grid(mn, frows, fcols, rows, cols, order=0 if min(f.shape) < 2 else 1))
-        outs.append(_interp_grid(mx, frows, fcols, rows, cols, order=0 if min(f.shape) < 2 else 1))
+        for g in neighbourhood_min_max(f):
+            outs.append(interp_grid(g, frows, fcols, rows, cols))
     lo_y, hi_y, lo_x, hi_x = outs
     return lo_y, hi_y, lo_x, hi_x
