@@ -97,6 +97,11 @@ class FlowNet(nn.Module):
             raise InputError(f"base_channels must be >= 1, got {config['base_channels']}")
         if int(config["extra_channels"]) < 0:
             raise InputError(f"extra_channels must be >= 0, got {config['extra_channels']}")
+        if "norm" in config:
+            from sarflow.nn.blocks import NORMS
+
+            if config["norm"] not in NORMS:
+                raise InputError(f"norm must be one of {NORMS}, got {config['norm']!r}")
         self.depth = depth
         self.extra_channels = int(config["extra_channels"])
         self.uncertainty = bool(config["uncertainty"])

@@ -47,9 +47,8 @@ from __future__ import annotations
 
 from torch import Tensor
 
-from sarflow.errors import InputError
 from sarflow.nn.base import FlowNet, FlowOutput, ReceptiveField
-from sarflow.nn.blocks import NORMS, level_widths
+from sarflow.nn.blocks import level_widths
 from sarflow.nn.refine_decoder import CoarseToFineDecoder
 from sarflow.nn.resencoder import SiameseResEncoder
 
@@ -93,8 +92,6 @@ class CCResSiamNet(FlowNet):
                               uncertainty=uncertainty, norm=norm, attention=attention,
                               cross_connections=cross_connections, coarse_radius=coarse_radius,
                               refine_radius=refine_radius, final_radius=final_radius))
-        if norm not in NORMS:
-            raise InputError(f"norm must be one of {NORMS}, got {norm!r}")
         widths = level_widths(base_channels, depth)
         self.encoder = SiameseResEncoder(widths, norm=norm, cross=cross_connections)
         self.decoder = CoarseToFineDecoder(widths, extra_channels=extra_channels, coarse_radius=coarse_radius,

@@ -19,9 +19,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from sarflow.errors import InputError
 from sarflow.nn.base import FlowNet, FlowOutput, ReceptiveField
-from sarflow.nn.blocks import NORMS, ConvNormAct, DoubleConv, cat_channels, level_widths
+from sarflow.nn.blocks import ConvNormAct, DoubleConv, cat_channels, level_widths
 from sarflow.nn.correlation import LocalCorrelation
 from sarflow.nn.unet_parts import UNetDecoder
 
@@ -84,8 +83,6 @@ class CorrNet(FlowNet):
                  norm: str = "batch", radius: int = 4):
         super().__init__(dict(base_channels=base_channels, depth=depth, extra_channels=extra_channels,
                               uncertainty=uncertainty, norm=norm, radius=radius))
-        if norm not in NORMS:
-            raise InputError(f"norm must be one of {NORMS}, got {norm!r}")
         widths = level_widths(base_channels, depth)
         self.pyramid = FeaturePyramid(widths, norm=norm)
         self.correlation = LocalCorrelation(radius)

@@ -15,9 +15,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from sarflow.errors import InputError
 from sarflow.nn.base import FlowNet, FlowOutput, ReceptiveField
-from sarflow.nn.blocks import NORMS, DoubleConv, cat_channels, level_widths
+from sarflow.nn.blocks import DoubleConv, cat_channels, level_widths
 from sarflow.nn.unet_parts import UNetDecoder, UNetEncoder
 
 __all__ = ["SiameseUNet"]
@@ -46,8 +45,6 @@ class SiameseUNet(FlowNet):
                  norm: str = "batch"):
         super().__init__(dict(base_channels=base_channels, depth=depth, extra_channels=extra_channels,
                               uncertainty=uncertainty, norm=norm))
-        if norm not in NORMS:
-            raise InputError(f"norm must be one of {NORMS}, got {norm!r}")
         widths = level_widths(base_channels, depth)
         self.encoder = UNetEncoder(1, widths, norm=norm)
         self.fuse = DoubleConv(2 * widths[-1] + extra_channels, widths[-1], norm=norm)

@@ -14,9 +14,8 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from sarflow.errors import InputError
 from sarflow.nn.base import FlowNet, FlowOutput, ReceptiveField
-from sarflow.nn.blocks import NORMS, level_widths
+from sarflow.nn.blocks import level_widths
 from sarflow.nn.unet_parts import UNetDecoder, UNetEncoder
 
 __all__ = ["UNet"]
@@ -45,8 +44,6 @@ class UNet(FlowNet):
                  norm: str = "batch"):
         super().__init__(dict(base_channels=base_channels, depth=depth, extra_channels=extra_channels,
                               uncertainty=uncertainty, norm=norm))
-        if norm not in NORMS:
-            raise InputError(f"norm must be one of {NORMS}, got {norm!r}")
         widths = level_widths(base_channels, depth)
         self.encoder = UNetEncoder(2 + extra_channels, widths, norm=norm)
         self.decoder = UNetDecoder(widths[-1], widths[:-1], widths[:-1], norm=norm, uncertainty=uncertainty)
