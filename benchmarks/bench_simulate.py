@@ -1,10 +1,19 @@
 """Simulator benchmark: training-pair throughput, and what sampling does to sub-pixel matching.
 
-    python benchmarks/bench_simulate.py            # full run (~1-2 min on 2 cores)
-    python benchmarks/bench_simulate.py --quick    # smaller
+    python benchmarks/bench_simulate.py                      # full run (~2 min on 2 cores)
+    python benchmarks/bench_simulate.py --quick              # smaller
+    python benchmarks/bench_simulate.py --training --throughput-only   # throughput tables only
+    nice -n 19 python benchmarks/bench_simulate.py --throughput-only --no-tuning
 
 Table 1: 256 x 256 pairs per minute for mixed scenarios with random physical parameters, on one
-process and on all cores (one process per core).
+process and on ``--workers`` processes (one per core), with the CPU time each pair takes (user +
+system time of the simulating processes, all their threads): on a shared machine the CPU time is the
+steadier figure, and CPU time per pair that grows with the number of processes shows contention.
+Each process is set up with `sarflow.simulation.workers.configure_worker` (one OpenCV thread, heap
+kept between pairs); ``--no-tuning`` only sets one OpenCV thread, as a data loader worker that
+does nothing else. Warm-up (imports, first pairs, starting the processes) is not timed.
+Table 1b (``--training``): the same for the training pairs, `sarflow.training.synthetic.make_sample`
+with ``SyntheticRecipe(patch_size=256)``.
 Table 2: the bias of two plain matchers (OpenCV normalized cross-correlation with a parabola peak,
 scikit-image phase correlation upsampled x20) against the true sub-pixel shift, for critically
 sampled amplitude (resolution_px = 1) and well-sampled amplitude (resolution_px = 2), each built on
@@ -12,6 +21,9 @@ the output grid (oversample 1) or a 2x grid (oversample 2). Critically sampled a
 matcher toward whole pixels; the 2x build grid keeps the simulated motion itself exact (a coherent
 pair's complex cross-correlation recovers the shift), which a critically sampled field moved on its
 own grid does not.
+
+The script also runs against an older tree (``PYTHONPATH=old/src``) to compare versions in one run;
+where `sarflow.simulation.workers` does not exist yet, processes only get one OpenCV thread.
 """
 
 from __future__ import annotations
@@ -47,30 +59,74 @@ def random_case(rng: np.random.Generator):
     return field, imaging, str(rng.choice(TEXTURES))
 
 
-def make_pairs(seed: int, count: int, size: int) -> int:
-    # One process per core: keep OpenCV from starting its own thread pool in each (oversubscription).
+def setup_process(tuned: bool = True) -> str:
+    """One OpenCV thread per process (cores not oversubscribed); with ``tuned`` the allocator too."""
     cv2.setNumThreads(1)
-    rng = np.random.default_rng(seed)
-    for i in range(count):
-        field, imaging, texture = random_case(rng)
-        # Training configuration: motion interpolated between pixel centres (truth exact either way).
-        simulate_pair(field, shape=(size, size), imaging=imaging, texture=texture, seed=seed * 100000 + i,
-                      exact_motion=False)
-    return count
+    if not tuned:
+        return "one OpenCV thread"
+    try:
+        from sarflow.simulation.workers import configure_worker
+    except ImportError:  # an older tree
+        return "one OpenCV thread (no sarflow.simulation.workers)"
+    return "configure_worker" + ("" if configure_worker() else " (allocator not tunable here)")
 
 
-def throughput(count: int, size: int, workers: int) -> float:
-    make_pairs(0, 2, size)  # warm-up (imports, FFT plans)
-    start = time.perf_counter()
-    if workers == 1:
-        done = make_pairs(1, count, size)
+def make_pairs(seed: int, count: int, size: int, training: bool = False) -> tuple[int, float]:
+    """Simulate ``count`` pairs; returns (count, CPU seconds of this process, all threads)."""
+    before = os.times()
+    if training:
+        from sarflow.training.synthetic import SyntheticRecipe, make_sample
+
+        recipe = SyntheticRecipe(patch_size=size)
+        for i in range(count):
+            make_sample(recipe, seed * 100000 + i)
     else:
-        with ProcessPoolExecutor(workers) as pool:
+        rng = np.random.default_rng(seed)
+        for i in range(count):
+            field, imaging, texture = random_case(rng)
+            # Training configuration: motion interpolated between pixel centres (truth exact either way).
+            simulate_pair(field, shape=(size, size), imaging=imaging, texture=texture, seed=seed * 100000 + i,
+                          exact_motion=False)
+    after = os.times()
+    return count, (after.user - before.user) + (after.system - before.system)
+
+
+def throughput(count: int, size: int, workers: int, *, training: bool = False, tuned: bool = True,
+               details: dict | None = None) -> float:
+    """Pairs per minute on ``workers`` processes (1: this process), warm-up excluded.
+
+    ``details``, when given, receives ``cpu_ms_per_pair`` and ``setup`` (how processes were set up).
+    """
+    setup = setup_process(tuned)
+    make_pairs(0, 2, size, training)  # warm-up (imports, caches)
+    if workers == 1:
+        start = time.perf_counter()
+        results = [make_pairs(1, count, size, training)]
+    else:
+        with ProcessPoolExecutor(workers, initializer=setup_process, initargs=(tuned,)) as pool:
             # Start and warm the workers first: a training loader keeps its workers alive.
-            list(pool.map(make_pairs, range(100, 100 + workers), [1] * workers, [size] * workers))
+            list(pool.map(make_pairs, range(100, 100 + workers), [2] * workers, [size] * workers,
+                          [training] * workers))
             start = time.perf_counter()
-            done = sum(pool.map(make_pairs, range(1, workers + 1), [count // workers] * workers, [size] * workers))
-    return done / (time.perf_counter() - start) * 60.0
+            results = list(pool.map(make_pairs, range(1, workers + 1), [count // workers] * workers,
+                                    [size] * workers, [training] * workers))
+    elapsed = time.perf_counter() - start
+    done = sum(n for n, _ in results)
+    if details is not None:
+        details.update(cpu_ms_per_pair=1e3 * sum(c for _, c in results) / done, setup=setup)
+    return done / elapsed * 60.0
+
+
+def throughput_table(title: str, count: int, workers: int, *, training: bool, tuned: bool) -> None:
+    print(title)
+    print(f"{'processes':>9} {'pairs/min':>10} {'CPU ms/pair':>12}")
+    info: dict = {}
+    single = throughput(count // 2, 256, 1, training=training, tuned=tuned, details=info)
+    print(f"{1:>9} {single:10.0f} {info['cpu_ms_per_pair']:12.1f}")
+    if workers > 1:
+        multi = throughput(count, 256, workers, training=training, tuned=tuned, details=info)
+        print(f"{workers:>9} {multi:10.0f} {info['cpu_ms_per_pair']:12.1f}   ({multi / single:.2f}x one process)")
+    print(f"(processes set up with: {info['setup']})")
 
 
 def ncc_parabola(ref: np.ndarray, sec: np.ndarray, chip: int, radius: int, step: int) -> tuple[np.ndarray, np.ndarray]:
@@ -141,16 +197,21 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="fewer pairs and shifts")
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 1)
+    parser.add_argument("--training", action="store_true", help="also time make_sample (the training pairs)")
+    parser.add_argument("--throughput-only", action="store_true", help="skip the matcher-bias table")
+    parser.add_argument("--no-tuning", action="store_true",
+                        help="processes only get one OpenCV thread (no configure_worker)")
     args = parser.parse_args()
     count = 40 if args.quick else 200
+    tuned = not args.no_tuning
 
-    print("Table 1: simulated 256 x 256 training pairs (mixed scenarios, random parameters)")
-    print(f"{'processes':>9} {'pairs/min':>10}")
-    single = throughput(count // 2, 256, 1)
-    print(f"{1:>9} {single:10.0f}")
-    if args.workers > 1:
-        multi = throughput(count, 256, args.workers)
-        print(f"{args.workers:>9} {multi:10.0f}   ({multi / single:.2f}x one process)")
+    throughput_table("Table 1: simulated 256 x 256 training pairs (mixed scenarios, random parameters)",
+                     count, args.workers, training=False, tuned=tuned)
+    if args.training:
+        throughput_table("\nTable 1b: training pairs, make_sample(SyntheticRecipe(patch_size=256), seed)",
+                         count, args.workers, training=True, tuned=tuned)
+    if args.throughput_only:
+        return
 
     fractions = np.linspace(0, 1, 5 if args.quick else 9)[:-1]
     print("\nTable 2: matcher bias vs true sub-pixel shift (fractions "

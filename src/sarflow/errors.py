@@ -14,6 +14,7 @@ __all__ = [
     "ConstantImageError",
     "NoValidDataError",
     "RasterFormatError",
+    "OutputExistsError",
 ]
 
 
@@ -39,3 +40,7 @@ class NoValidDataError(InputError):
 
 class RasterFormatError(InputError):
     """A file cannot be read as a raster: missing, truncated, corrupt, or of an unknown layout."""
+
+
+class OutputExistsError(InputError):
+    """An output path already exists and overwriting was not asked for (``--overwrite``)."""

@@ -73,7 +73,7 @@ def test_shape_mismatch(loud_model):
 
 def test_predict_job_writes_dense_product_with_uncertainty(loud_model, tmp_path):
     from sarflow.io import read_offsets, write_geotiff
-    from sarflow.scene.predict import predict
+    from sarflow.scene.predict import predict, predict_arrays
     from sarflow.training.export import export_model
 
     # Weights file in the shipped format, from a checkpoint-like dict.
@@ -84,12 +84,32 @@ def test_predict_job_writes_dense_product_with_uncertainty(loud_model, tmp_path)
     pair = simulate_pair(SmoothField(amplitude_px=0.5, correlation_px=30, seed=2), shape=(96, 96), seed=5)
     ref = write_geotiff(tmp_path / "r.tif", {"amplitude": pair.reference})
     sec = write_geotiff(tmp_path / "s.tif", {"amplitude": pair.secondary})
-    product = predict(ref, sec, tmp_path / "out.tif", model=str(weights), prior="none",
-                      config=InferenceConfig(tile_size=64, overlap=16, device="cpu"))
+    config = InferenceConfig(tile_size=64, overlap=16, device="cpu")
+    summary = predict(ref, sec, tmp_path / "out.tif", model=str(weights), prior="none", config=config)
     back = read_offsets(tmp_path / "out.tif")
-    assert back.shape == (96, 96) and list(back.quality) == ["sigma_dx", "sigma_dy"]
+    assert back.shape == (96, 96) == summary.shape and list(back.quality) == ["sigma_dx", "sigma_dy"]
     assert (back.quality["sigma_dx"] > 0).all()
-    np.testing.assert_array_equal(back.dx, product.dx)
+    # The file job (windowed reads, blocks, journal, assembly) gives what the in-memory route gives.
+    from sarflow.models import load_model
+
+    direct = predict_arrays(load_model(str(weights)), pair.reference, pair.secondary, config=config, prior="none")
+    np.testing.assert_array_equal(back.dx, direct["dx"])
+    np.testing.assert_array_equal(back.quality["sigma_dy"], direct["sigma_dy"])
+
+
+def test_windowed_statistics_equal_in_memory_ones_bit_for_bit():
+    from sarflow.scene.blocks import ArraySource
+    from sarflow.scene.inference import log_statistics
+    from sarflow.scene.predict import scene_statistics
+
+    rng = np.random.default_rng(0)
+    a = rng.exponential(size=(1100, 1030)).astype(np.float32)
+    b = rng.exponential(size=(1100, 1030)).astype(np.float32)
+    a[:50] = np.nan
+    assert scene_statistics(ArraySource(a), ArraySource(b)) == log_statistics(a, b)
+    mean, std = log_statistics(a, b)
+    values = np.log(np.concatenate([a[np.isfinite(a)], b.ravel()]).astype(np.float64) + 1e-6)
+    assert mean == pytest.approx(values.mean(), rel=1e-12) and std == pytest.approx(values.std(), rel=1e-9)
 
 
 def test_coarse_prior_handles_large_motion():

@@ -157,3 +157,17 @@ def test_fields_carry_help_and_registry_names_the_class():
     assert MODELS["glacier"] is ValleyGlacier
     for f in dataclasses.fields(ValleyGlacier):
         assert f.metadata.get("help")
+
+
+def test_newton_early_stop_and_far_points_change_nothing(monkeypatch):
+    import sarflow.simulation.models.glacier as glacier_module
+
+    g = ValleyGlacier(meander_amplitude_m=600.0, meander_wavelength_m=5000.0, emergence_m_per_day=0.1)
+    x, y = np.meshgrid(np.linspace(-3000.0, 3000.0, 61), np.linspace(-3000.0, 3000.0, 67))
+    fast = np.stack(g.displacement_m(x, y))
+    # Every point evaluated on its own, with all Newton steps: the same displacement.
+    monkeypatch.setattr(glacier_module, "_NEWTON_TOLERANCE", 0.0)
+    slow = np.stack([np.stack(g._moving(np.array([a]), np.array([b])))[:, 0] for a, b in zip(x.ravel(), y.ravel())],
+                    axis=1).reshape(fast.shape)
+    np.testing.assert_allclose(fast, slow, rtol=0, atol=1e-12 * np.abs(slow).max())
+    assert (fast[0] == 0).any() and (fast[0] != 0).any()

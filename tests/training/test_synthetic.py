@@ -50,3 +50,21 @@ def test_recipe_validation():
         SyntheticRecipe(min_offset_px=2.0, max_offset_px=1.0)
     with pytest.raises(InputError, match="unknown scenario kind 'tsunami'"):
         make_sample(RECIPE, 0, kind="tsunami")
+
+
+def test_with_prior_leaves_a_small_residual_that_recomposes_to_the_truth():
+    from sarflow.tracking.prior import compose_residual
+    from sarflow.training.synthetic import with_prior
+
+    recipe = SyntheticRecipe(patch_size=128, nodata_probability=0.0, coherence=(0.9, 0.95), min_offset_px=3.0,
+                             max_offset_px=5.0)
+    sample = make_sample(recipe, 11, kind="shift")
+    residual = with_prior(sample)
+    m = residual.mask
+    assert m.mean() > 0.8
+    # The tracker prior takes out the pixel-scale shift; what is left is a small fraction of it.
+    assert np.hypot(*sample.target[:, m]).max() > 1.5
+    assert np.sqrt(np.mean(residual.target[:, m] ** 2)) < 0.15
+    dx, dy = compose_residual(residual.target[0], residual.target[1], *residual.info["prior"])
+    np.testing.assert_allclose(dx[m], sample.target[0][m], atol=2e-3)
+    np.testing.assert_allclose(dy[m], sample.target[1][m], atol=2e-3)

@@ -22,6 +22,9 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "train": ("sarflow.cli.train", "train", "Train an offset network on simulated or labelled pairs."),
     "make-dataset": ("sarflow.cli.dataset", "make_dataset", "Cut labelled training tiles from real image pairs."),
     "export-model": ("sarflow.cli.dataset", "export_model", "Export a checkpoint as small weights with a model card."),
+    "velocity": ("sarflow.cli.velocity", "velocity", "Velocity, direction and uncertainty from an offsets product."),
+    "evaluate": ("sarflow.cli.evaluate", "evaluate", "Score offsets against truth, another estimate or still ground."),
+    "compare": ("sarflow.cli.compare", "compare", "Run tracker and network on one pair; HTML report."),
 }
 
 
@@ -63,9 +66,19 @@ def main(argv: list[str] | None = None) -> int:
         click.echo("aborted", err=True)
         return 130
     except click.ClickException as exc:
-        exc.show()
+        # One line, like every other error; usage errors point to the command's help.
+        hint = ""
+        if isinstance(exc, click.UsageError) and exc.ctx is not None:
+            hint = f" (see '{exc.ctx.command_path} --help')"
+        click.echo(f"error: {exc.format_message()}{hint}", err=True)
         return exc.exit_code
     except SarflowError as exc:
+        click.echo(f"error: {exc}", err=True)
+        return 1
+    except MemoryError:
+        click.echo("error: out of memory; process a smaller image or window", err=True)
+        return 1
+    except OSError as exc:  # the system refused a read or write (permissions, a full disk)
         click.echo(f"error: {exc}", err=True)
         return 1
     except click.exceptions.Exit as exc:

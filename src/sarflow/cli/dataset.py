@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import json
 
 import click
@@ -21,13 +22,35 @@ import click
 @click.option("--max-sigma-px", type=float, default=0.5, show_default=True,
               help="tracker points with a larger error estimate are not used as labels")
 @click.option("--seed", type=int, default=0, show_default=True, help="seed of the synthetic motion")
-def make_dataset(pairs, output, labels, tile_size, stride, min_valid, step, max_sigma_px, seed):
+@click.option("--overwrite", is_flag=True, help="replace an existing output (refused otherwise)")
+def make_dataset(pairs, output, labels, tile_size, stride, min_valid, step, max_sigma_px, seed, overwrite):
     """Cut labelled training tiles from real image pairs listed in PAIRS (reference,secondary per line)."""
+    import math
+    from pathlib import Path
+
+    from sarflow.errors import InputError
+    from sarflow.io.atomic import check_writable
     from sarflow.tracking import TrackConfig
     from sarflow.training.tiles import make_dataset as make, read_pair_list
 
-    summary = make(read_pair_list(pairs), output, labels=labels, tile_size=tile_size, stride=stride,
-                   min_valid=min_valid, track_config=TrackConfig(step=step), max_sigma_px=max_sigma_px, seed=seed)
+    if Path(output).suffix.lower() not in (".h5", ".hdf5"):
+        raise InputError(f"{output}: the tile dataset must be an .h5 file")
+    check_writable(output, overwrite=overwrite)
+    if tile_size < 32:
+        raise InputError(f"--tile-size must be at least 32 pixels, got {tile_size}")
+    if stride is not None and stride < 1:
+        raise InputError(f"--stride must be a positive number of pixels, got {stride}")
+    if not 0.0 <= min_valid <= 1.0:
+        raise InputError(f"--min-valid is a share of pixels and must lie in [0, 1], got {min_valid}")
+    if not (math.isfinite(max_sigma_px) and max_sigma_px > 0):
+        raise InputError(f"--max-sigma-px must be a positive number of pixels, got {max_sigma_px}")
+    track_config = TrackConfig(step=step)
+    try:
+        pair_list = read_pair_list(pairs)
+    except (UnicodeDecodeError, csv.Error) as exc:
+        raise InputError(f"{pairs}: not a text list of 'reference,secondary' lines ({exc})") from exc
+    summary = make(pair_list, output, labels=labels, tile_size=tile_size, stride=stride,
+                   min_valid=min_valid, track_config=track_config, max_sigma_px=max_sigma_px, seed=seed)
     click.echo(f"wrote {summary.path}: {summary.tiles} tiles from {summary.pairs} pairs, "
                f"{summary.valid_share:.0%} of pixels labelled ({summary.labels})")
 
@@ -38,10 +61,25 @@ def make_dataset(pairs, output, labels, tile_size, stride, min_valid, step, max_
               help="weights file (.pt); the model card NAME.md is written beside it")
 @click.option("--metrics", type=click.Path(dir_okay=False, exists=True), default=None,
               help="JSON file of further metrics for the card (e.g. the held-out benchmark's)")
-def export_model(checkpoint, output, metrics):
-    """Export a training checkpoint (best.pt) as small float16 weights with a model card."""
+@click.option("--overwrite", is_flag=True, help="replace existing weights and model card (refused otherwise)")
+def export_model(checkpoint, output, metrics, overwrite):
+    """Export a training checkpoint (best.pt) as small float16 weights with a model card.
+
+    The SHA-256 of the weights is recorded in the card and in checksums.json beside them;
+    loading checks it.
+    """
+    from pathlib import Path
+
+    from sarflow.errors import InputError
     from sarflow.training.export import export_model as export
 
-    extra = json.loads(open(metrics).read()) if metrics else None
-    path = export(checkpoint, output, extra_metrics=extra)
+    extra = None
+    if metrics:
+        try:
+            extra = json.loads(Path(metrics).read_text())
+        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise InputError(f"{metrics}: not a JSON file ({exc})") from exc
+        if not isinstance(extra, dict):
+            raise InputError(f"{metrics}: must hold a JSON object of metrics, got {type(extra).__name__}")
+    path = export(checkpoint, output, extra_metrics=extra, overwrite=overwrite)
     click.echo(f"wrote {path} and {path.with_suffix('.md')}")

@@ -49,6 +49,7 @@ def _make_command(name: str) -> click.Command:
             texture_contrast=kwargs.pop("texture_contrast"),
             crs=kwargs.pop("crs"),
             quicklook=kwargs.pop("quicklook"),
+            overwrite=kwargs.pop("overwrite"),
         )
         click.echo(f"wrote {outputs.reference}, {outputs.secondary}, {outputs.truth}")
         if outputs.quicklook:
@@ -61,6 +62,8 @@ def _make_command(name: str) -> click.Command:
     if spec.geophysical:
         command = dataclass_options(RadarGeometry)(command)
     command = dataclass_options(ImagingConfig)(command)
+    command = click.option("--overwrite", is_flag=True,
+                           help="replace the files of an earlier run in DIR (refused otherwise)")(command)
     command = click.option("--quicklook/--no-quicklook", default=True, show_default=True,
                            help="also write quicklook.png")(command)
     command = click.option("--crs", default="EPSG:32607", show_default=True,
@@ -74,7 +77,7 @@ def _make_command(name: str) -> click.Command:
     command = click.option("--size", type=int, nargs=2, default=(512, 512), show_default=True,
                            metavar="ROWS COLS", help="scene size in pixels")(command)
     command = click.option("-o", "--output", required=True, type=click.Path(file_okay=False),
-                           help="output directory")(command)
+                           help="output directory (created if missing)")(command)
     return click.command(name=name, context_settings={"max_content_width": 100})(command)
 
 

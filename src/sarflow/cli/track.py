@@ -34,8 +34,15 @@ def _chip_sizes(ctx, param, value: str) -> tuple[int, ...]:
               help="offsets product (dx, dy in pixels of this pair) to centre the search on")
 @click.option("--band", type=int, default=1, show_default=True, help="band of multi-band inputs")
 @click.option("--netcdf", is_flag=True, help="also write a NetCDF beside a GeoTIFF output")
+@click.option("--overwrite", is_flag=True, help="replace an existing output (refused otherwise)")
+@click.option("--max-memory", default="4GB", show_default=True, metavar="SIZE",
+              help="memory budget; a larger scene is tracked in blocks that fit it")
+@click.option("--block-pixels", type=click.IntRange(min=64), default=None, metavar="PIXELS",
+              help="track in blocks of about this side whatever the scene's size")
+@click.option("--resume", is_flag=True, help="continue an interrupted block-by-block run (its .OUT.partial folder)")
 @click.option("--quiet", is_flag=True, help="no progress bar")
-def track(reference, secondary, output, chip_sizes, prior, band, netcdf, quiet, **kwargs):
+def track(reference, secondary, output, chip_sizes, prior, band, netcdf, overwrite, max_memory, block_pixels, resume,
+          quiet, **kwargs):
     """Measure offsets between two SAR amplitude images by multi-kernel normalized cross-correlation.
 
     Writes dx, dy (pixels; a feature at reference (r, c) lies at (r + dy, c + dx) in the secondary)
@@ -49,7 +56,8 @@ def track(reference, secondary, output, chip_sizes, prior, band, netcdf, quiet, 
     config = build_dataclass(TrackConfig, {**kwargs, "chip_sizes": chip_sizes})
     with progress_bar("tracking", unit="blocks", enabled=not quiet) as advance:
         product = track_job(reference, secondary, output, config=config, prior=prior, band=band, netcdf=netcdf,
-                            progress=advance)
+                            progress=advance, overwrite=overwrite, max_memory=max_memory, block_pixels=block_pixels,
+                            resume=resume)
     valid = product.dx == product.dx
     click.echo(f"wrote {output}: {product.shape[0]} x {product.shape[1]} points, "
                f"{valid.mean():.1%} with an estimate", err=quiet)

@@ -3,13 +3,70 @@
 from __future__ import annotations
 
 import json
+import math
 import shlex
+import shutil
 import sys
+from pathlib import Path
 
 import click
 
 from sarflow.cli._options import build_dataclass, dataclass_options
+from sarflow.errors import InputError, OutputExistsError, SarflowError
 from sarflow.training.loop import TrainConfig
+
+#: Files a run writes into its directory; --overwrite removes them before starting over.
+_RUN_FILES = ("last.pt", "best.pt", "history.csv", "learning_curves.png", "config.json")
+
+
+def _check_options(config: TrainConfig, *, device: str, threads: int | None, max_minutes: float | None) -> None:
+    """Refuse impossible settings before anything is written (the network is built once to check its arguments)."""
+    import torch
+
+    from sarflow.nn import build_model
+
+    if threads is not None and threads < 1:
+        raise InputError(f"--threads must be a positive number, got {threads}")
+    if max_minutes is not None and not (math.isfinite(max_minutes) and max_minutes > 0):
+        raise InputError(f"--max-minutes must be a positive number of minutes, got {max_minutes}")
+    if device != "auto":
+        try:
+            dev = torch.device(device)
+        except (RuntimeError, ValueError) as exc:
+            raise InputError(f"--device {device!r} is not a device; use auto, cpu or cuda") from exc
+        if dev.type == "cuda" and not torch.cuda.is_available():
+            raise InputError(f"--device {device}: no CUDA device is available here; use auto or cpu")
+        if dev.type not in ("cpu", "cuda"):
+            raise InputError(f"--device {device!r} is not supported; use auto, cpu or cuda")
+    try:
+        build_model(config.model, **config.model_kwargs)
+    except SarflowError:
+        raise
+    except Exception as exc:  # a constructor refusing an argument's value
+        raise InputError(f"bad --model-arg for network {config.model!r}: {exc}") from exc
+    if config.dataset:
+        from sarflow.training.tiles import load_tiles
+
+        tiles = load_tiles(config.dataset)
+        if tiles["count"] <= config.validation_size:
+            raise InputError(f"{config.dataset} holds {tiles['count']} tiles, not more than the "
+                             f"{config.validation_size} kept for validation; make a larger dataset or lower "
+                             "--validation-size")
+
+
+def _prepare_run_dir(run_dir: Path, *, resume: bool, overwrite: bool) -> bool:
+    """Check the run directory; with ``overwrite`` clear an earlier run's files. Returns whether to resume."""
+    if run_dir.exists() and not run_dir.is_dir():
+        raise InputError(f"{run_dir} is a file; the output must be a run directory")
+    found = [name for name in _RUN_FILES[:2] if (run_dir / name).exists()]
+    if not found or resume:
+        return resume
+    if not overwrite:
+        raise OutputExistsError(f"{run_dir} holds a training run ({', '.join(found)}); drop --no-resume to "
+                                "continue it, or pass --overwrite to start over and replace it")
+    for name in _RUN_FILES:
+        (run_dir / name).unlink(missing_ok=True)
+    return False
 
 
 def _model_args(ctx, param, values) -> dict:
@@ -40,27 +97,33 @@ def _model_args(ctx, param, values) -> dict:
 @click.option("--device", default="auto", show_default=True, help="auto (CUDA when present), cpu or cuda")
 @click.option("--max-minutes", type=float, default=None,
               help="stop cleanly after this long (a checkpoint is kept; run again to resume)")
-@click.option("--no-resume", is_flag=True, help="start over even if the run directory has a checkpoint")
+@click.option("--no-resume", is_flag=True,
+              help="start over instead of resuming a run found in the directory (needs --overwrite there)")
+@click.option("--overwrite", is_flag=True, help="start over in a directory that holds a run, replacing its files")
 @click.option("--threads", type=int, default=None, help="torch intra-op threads (default: torch's choice)")
-def train(output, model, model_args, patch_size, max_offset_px, dataset, device, max_minutes, no_resume, threads,
-          **kwargs):
+def train(output, model, model_args, patch_size, max_offset_px, dataset, device, max_minutes, no_resume, overwrite,
+          threads, **kwargs):
     """Train an offset network (CC-ResSiamNet or a comparison network).
 
     Simulated pairs are made on the fly (mixed scenarios, random physical parameters, coherence,
     looks, textures, noise and nodata holes); batch k of a run is always the same, so a run stopped
     (Ctrl-C, --max-minutes) resumes exactly from its last checkpoint when started again with the
-    same options.
+    same options. An existing run is only replaced with --overwrite.
     """
     import torch
 
     from sarflow.training.loop import train as train_run
     from sarflow.training.synthetic import SyntheticRecipe
 
-    if threads:
-        torch.set_num_threads(threads)
     recipe = SyntheticRecipe(patch_size=patch_size, max_offset_px=max_offset_px)
     config = build_dataclass(TrainConfig, {**kwargs, "model": model, "model_kwargs": model_args, "recipe": recipe,
                                            "dataset": dataset})
+    _check_options(config, device=device, threads=threads, max_minutes=max_minutes)
+    run_dir = Path(output)
+    resume = _prepare_run_dir(run_dir, resume=not no_resume and not overwrite, overwrite=overwrite)
+    created = not run_dir.exists()
+    if threads:
+        torch.set_num_threads(threads)
     command = "sarflow " + " ".join(shlex.quote(a) for a in sys.argv[1:]) if sys.argv[1:] else "sarflow train"
 
     def report(step, steps, row):
@@ -69,8 +132,13 @@ def train(output, model, model_args, patch_size, max_offset_px, dataset, device,
                        f"EPE {row['val_epe']:.4f} px  <0.1 px {row['val_under_0.1']:.1%}  "
                        f"({row['wall_seconds']:.0f} s)")
 
-    result = train_run(config, output, resume=not no_resume, device=device, progress=report,
-                       max_seconds=None if max_minutes is None else 60 * max_minutes, command=command)
+    try:
+        result = train_run(config, output, resume=resume, device=device, progress=report,
+                           max_seconds=None if max_minutes is None else 60 * max_minutes, command=command)
+    except SarflowError:
+        if created and not (run_dir / "last.pt").exists():  # refused before any checkpoint: no half-made run
+            shutil.rmtree(run_dir, ignore_errors=True)
+        raise
     state = "stopped early" if result.stopped_early else (
         "finished" if result.steps_done >= config.steps else "paused (run again to resume)")
     click.echo(f"{state} at step {result.steps_done}; best validation RMSE "

@@ -8,7 +8,29 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-__all__ = ["atomic_path"]
+__all__ = ["atomic_path", "check_writable"]
+
+
+def check_writable(path: str | Path, *, overwrite: bool = False) -> Path:
+    """Refuse an output that exists (unless ``overwrite``) or whose folder is missing; return it as a Path.
+
+    Raises `sarflow.errors.OutputExistsError` naming the file and the ``--overwrite`` option, or
+    `sarflow.errors.InputError` when the parent folder does not exist or is not a folder. Call it
+    before any work starts, so a refused run costs nothing.
+    """
+    from sarflow.errors import InputError, OutputExistsError
+
+    final = Path(path)
+    parent = final.parent
+    if not parent.exists():
+        raise InputError(f"{final}: output folder {parent} does not exist (create it first)")
+    if not parent.is_dir():
+        raise InputError(f"{final}: {parent} is not a folder")
+    if final.exists() and not overwrite:
+        raise OutputExistsError(f"{final} exists; pass --overwrite to replace it")
+    if final.is_dir() and final.suffix:
+        raise InputError(f"{final} is a folder, not a file")
+    return final
 
 
 @contextmanager

@@ -20,7 +20,8 @@ from sarflow.errors import InputError, RasterFormatError
 from sarflow.io.atomic import atomic_path
 from sarflow.io.rasters import _quiet_georeference
 
-__all__ = ["OffsetProduct", "grid_transform", "write_offsets", "read_offsets", "write_geotiff", "BAND_UNITS"]
+__all__ = ["OffsetProduct", "grid_transform", "write_offsets", "read_offsets", "write_geotiff", "write_netcdf",
+           "BAND_UNITS"]
 
 #: Units of the bands sarflow writes; bands not listed are dimensionless ("1").
 BAND_UNITS = {
@@ -191,9 +192,9 @@ def write_geotiff(path: str | Path, bands: dict[str, np.ndarray], *, transform: 
     return path
 
 
-def _netcdf_coords(product: OffsetProduct):
-    h, w = product.shape
-    t = product.transform
+def _netcdf_coords(transform: Affine, shape: tuple[int, int]):
+    h, w = shape
+    t = transform
     if t.b != 0 or t.d != 0:
         raise InputError("NetCDF output needs a north-up (unrotated) grid; write a GeoTIFF instead")
     x = t.c + t.a * (np.arange(w) + 0.5)
@@ -202,31 +203,68 @@ def _netcdf_coords(product: OffsetProduct):
 
 
 def _write_netcdf(product: OffsetProduct, path: Path) -> None:
+    bands = product.bands()
+    _write_netcdf_bands(path, bands, transform=product.transform, crs=product.crs, attrs=_full_metadata(product),
+                        units={name: BAND_UNITS.get(name, "1") for name in bands},
+                        long_names={name: _LONG_NAMES.get(name, name.replace("_", " ")) for name in bands},
+                        title="sarflow offsets")
+
+
+def _write_netcdf_bands(path: Path, bands: dict[str, np.ndarray], *, transform: Affine, crs, attrs: dict[str, str],
+                        units: dict[str, str], long_names: dict[str, str], title: str) -> None:
     import xarray as xr
 
-    x, y = _netcdf_coords(product)
-    geo = product.crs is not None
-    if geo:
+    first = np.asarray(next(iter(bands.values())))
+    x, y = _netcdf_coords(transform, first.shape)
+    geo = crs is not None
+    if geo and crs.is_geographic:
+        x_attrs = {"standard_name": "longitude", "long_name": "longitude", "units": "degrees_east", "axis": "X"}
+        y_attrs = {"standard_name": "latitude", "long_name": "latitude", "units": "degrees_north", "axis": "Y"}
+    elif geo:
         x_attrs = {"standard_name": "projection_x_coordinate", "long_name": "x coordinate of projection",
-                   "units": _crs_units(product.crs), "axis": "X"}
+                   "units": _crs_units(crs), "axis": "X"}
         y_attrs = {"standard_name": "projection_y_coordinate", "long_name": "y coordinate of projection",
-                   "units": _crs_units(product.crs), "axis": "Y"}
+                   "units": _crs_units(crs), "axis": "Y"}
     else:
         x_attrs = {"long_name": "reference image column (pixel-corner coordinates)", "units": "pixel", "axis": "X"}
         y_attrs = {"long_name": "reference image row (pixel-corner coordinates)", "units": "pixel", "axis": "Y"}
     data_vars = {}
-    for name, band in product.bands().items():
-        attrs = {"units": BAND_UNITS.get(name, "1"), "long_name": _LONG_NAMES.get(name, name.replace("_", " "))}
+    for name, band in bands.items():
+        band = np.asarray(band, dtype=np.float32)
+        if band.shape != first.shape:
+            raise InputError(f"band {name!r} has shape {band.shape}, expected {first.shape}")
+        var_attrs = {"units": units.get(name, "1"), "long_name": long_names.get(name, name.replace("_", " "))}
         if geo:
-            attrs["grid_mapping"] = "spatial_ref"
-        data_vars[name] = (("y", "x"), np.asarray(band, dtype=np.float32), attrs)
+            var_attrs["grid_mapping"] = "spatial_ref"
+        data_vars[name] = (("y", "x"), band, var_attrs)
     ds = xr.Dataset(data_vars, coords={"x": ("x", x, x_attrs), "y": ("y", y, y_attrs)})
     if geo:
-        ds["spatial_ref"] = xr.DataArray(np.int32(0), attrs=_grid_mapping_attrs(product))
-    ds.attrs.update({"Conventions": "CF-1.8", "title": "sarflow offsets", **_full_metadata(product)})
-    ds.attrs["transform"] = json.dumps(list(product.transform)[:6])
-    encoding = {name: {"_FillValue": np.float32(np.nan), "zlib": True, "complevel": 4} for name in product.bands()}
+        ds["spatial_ref"] = xr.DataArray(np.int32(0), attrs=_grid_mapping_attrs(crs, transform))
+    ds.attrs.update({"Conventions": "CF-1.8", "title": title, **attrs})
+    ds.attrs["transform"] = json.dumps(list(transform)[:6])
+    encoding = {name: {"_FillValue": np.float32(np.nan), "zlib": True, "complevel": 4} for name in bands}
     ds.to_netcdf(path, engine="h5netcdf", encoding=encoding)
+
+
+def write_netcdf(path: str | Path, bands: dict[str, np.ndarray], *, transform: Affine | None = None, crs=None,
+                 attrs: dict[str, str] | None = None, units: dict[str, str] | None = None,
+                 long_names: dict[str, str] | None = None, title: str = "sarflow") -> Path:
+    """Write named float32 bands (y, x) to a CF NetCDF atomically (NaN = _FillValue); return the path.
+
+    The NetCDF counterpart of `write_geotiff`: cell-centre ``x`` / ``y`` coordinates from the
+    (unrotated) ``transform``, a ``spatial_ref`` grid mapping when ``crs`` is given, ``units`` and
+    ``long_name`` per variable, ``attrs`` as global attributes (non-strings stored as JSON).
+    """
+    if not bands:
+        raise InputError("write_netcdf needs at least one band")
+    path = Path(path)
+    transform = Affine.identity() if transform is None else transform
+    attrs = {"sarflow_version": __version__, **{k: v if isinstance(v, str) else json.dumps(v)
+                                                 for k, v in (attrs or {}).items()}}
+    with atomic_path(path) as tmp:
+        _write_netcdf_bands(tmp, bands, transform=transform, crs=crs, attrs=attrs,
+                            units={**BAND_UNITS, **(units or {})}, long_names=dict(long_names or {}), title=title)
+    return path
 
 
 def _crs_units(crs) -> str:
@@ -237,9 +275,8 @@ def _crs_units(crs) -> str:
     return "m" if unit in ("metre", "meter", "m") else ("degrees" if crs.is_geographic else unit)
 
 
-def _grid_mapping_attrs(product: OffsetProduct) -> dict:
-    crs = product.crs
-    t = product.transform
+def _grid_mapping_attrs(crs, transform: Affine) -> dict:
+    t = transform
     attrs = {"crs_wkt": crs.to_wkt(), "spatial_ref": crs.to_wkt(),
              "GeoTransform": " ".join(str(v) for v in (t.c, t.a, t.b, t.f, t.d, t.e))}
     try:

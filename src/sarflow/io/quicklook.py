@@ -1,4 +1,4 @@
-"""Quick-look PNGs: amplitude pairs and offset fields on shared, symmetric colour scales."""
+"""Quick-look PNGs: amplitude pairs and offset fields on shared, symmetric colour scales; velocity maps."""
 
 from __future__ import annotations
 
@@ -6,9 +6,10 @@ from pathlib import Path
 
 import numpy as np
 
+from sarflow.errors import InputError
 from sarflow.io.atomic import atomic_path
 
-__all__ = ["amplitude_db", "save_pair_quicklook", "save_offsets_quicklook"]
+__all__ = ["amplitude_db", "save_pair_quicklook", "save_offsets_quicklook", "save_velocity_quicklook"]
 
 
 def amplitude_db(amplitude: np.ndarray) -> np.ndarray:
@@ -49,8 +50,9 @@ def _arrows(ax, dx, dy, *, count: int = 20) -> None:
     u, v = dx[rr, cc], dy[rr, cc]
     ok = np.isfinite(u) & np.isfinite(v) & (np.hypot(u, v) > 0)
     if ok.any():
-        # Image axes: rows grow downward, so a +dy arrow points down on screen.
-        ax.quiver(cc[ok], rr[ok], u[ok], -v[ok], color="k", angles="xy", scale_units="xy",
+        # Image axes: rows grow downward (imshow inverts the y axis, and angles="xy" follows it),
+        # so a +dy arrow points down on screen as it is.
+        ax.quiver(cc[ok], rr[ok], u[ok], v[ok], color="k", angles="xy", scale_units="xy",
                   scale=float(np.nanmax(np.hypot(u[ok], v[ok]))) / step * 1.2, width=0.004)
 
 
@@ -115,6 +117,88 @@ def save_offsets_quicklook(path: str | Path, dx: np.ndarray, dy: np.ndarray, *, 
         ax.set_yticks([])
     if title:
         fig.suptitle(title)
+    path = Path(path)
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=dpi, format="png")
+    plt.close(fig)
+    return path
+
+
+def _flow_arrows(ax, speed: np.ndarray, u: np.ndarray, v: np.ndarray, *, count: int) -> int:
+    """Flow arrows on image axes, about ``count`` along the longer side; returns how many were drawn.
+
+    Direction from (u, v) (columns right, rows down), length proportional to ``speed``: an arrow at
+    the 95th percentile of the speeds shown spans 0.9 of the spacing between arrows, faster ones at
+    most 1.5 times that, so arrows stay readable and never vanish.
+    """
+    h, w = speed.shape
+    step = max(1, int(round(max(h, w) / max(count, 1))))
+    rr, cc = np.mgrid[step // 2 : h : step, step // 2 : w : step]
+    s, du, dv = speed[rr, cc], u[rr, cc], v[rr, cc]
+    norm = np.hypot(du, dv)
+    ok = np.isfinite(s) & np.isfinite(norm) & (norm > 0) & (s > 0)
+    if not ok.any():
+        return 0
+    ref = float(np.percentile(s[ok], 95))
+    length = np.minimum(s[ok] / ref, 1.5) * 0.9 * step
+    ax.quiver(cc[ok], rr[ok], du[ok] / norm[ok] * length, dv[ok] / norm[ok] * length, angles="xy",
+              scale_units="xy", scale=1.0, pivot="mid", color="w", edgecolor="k", linewidth=0.5, width=0.005,
+              headwidth=4, headlength=4.5, headaxislength=4)
+    return int(ok.sum())
+
+
+def save_velocity_quicklook(path: str | Path, speed: np.ndarray, dx: np.ndarray, dy: np.ndarray, *,
+                            units: str = "m/yr", dates: str = "", title: str = "", vmax: float | None = None,
+                            arrows: int = 25, dpi: int = 110) -> Path:
+    """Speed map with a colour bar and flow arrows; NaN (no estimate) in grey.
+
+    Parameters
+    ----------
+    speed : ndarray, shape (h, w)
+        Speed in ``units``; NaN where unknown.
+    dx, dy : ndarray, shape (h, w)
+        Direction of motion on the grid: components along columns (right) and rows (down), any
+        scale (the offsets in pixels will do). Arrows follow them, with lengths from ``speed``.
+    units : str
+        Units of ``speed``, shown on the colour bar and in the title.
+    dates : str
+        Shown in the title, e.g. ``2020-01-01 to 2020-01-13 (12 days)``.
+    title : str
+        Prefix of the title (e.g. the product's name).
+    vmax : float, optional
+        Top of the colour scale; the 99th percentile of the speeds by default.
+    arrows : int
+        About this many arrows along the longer side of the grid.
+    """
+    plt = _figure()
+    import matplotlib
+    from matplotlib.patches import Patch
+
+    speed = np.asarray(speed, dtype=np.float64)
+    if speed.ndim != 2 or np.shape(dx) != speed.shape or np.shape(dy) != speed.shape:
+        raise InputError(f"speed, dx and dy must be 2-D arrays of one shape, got {speed.shape}, {np.shape(dx)}, "
+                         f"{np.shape(dy)}")
+    finite = speed[np.isfinite(speed)]
+    if vmax is None:
+        vmax = float(np.percentile(finite, 99)) if finite.size else 1.0
+    vmax = vmax if np.isfinite(vmax) and vmax > 0 else 1.0
+    h, w = speed.shape
+    fig, ax = plt.subplots(figsize=(7.5, float(np.clip(6.0 * h / w, 2.5, 9.0)) + 0.9), constrained_layout=True)
+    cmap = matplotlib.colormaps["viridis"].with_extremes(bad="0.6")
+    art = ax.imshow(np.ma.masked_invalid(speed), cmap=cmap, vmin=0.0, vmax=vmax, interpolation="nearest")
+    fig.colorbar(art, ax=ax, shrink=0.85, label=f"speed ({units})", extend="max" if finite.size and
+                 finite.max() > vmax else "neither")
+    drawn = _flow_arrows(ax, speed, np.asarray(dx, dtype=np.float64), np.asarray(dy, dtype=np.float64),
+                         count=arrows)
+    if not np.isfinite(speed).all():
+        ax.legend(handles=[Patch(facecolor="0.6", edgecolor="k", linewidth=0.5, label="no estimate")],
+                  loc="lower right", fontsize="small", framealpha=0.8)
+    heading = f"speed ({units})" + (f", {dates}" if dates else "")
+    ax.set_title(f"{title}: {heading}" if title else heading)
+    if drawn:
+        ax.set_xlabel("arrows: direction of motion on the grid, length proportional to speed", fontsize="small")
+    ax.set_xticks([])
+    ax.set_yticks([])
     path = Path(path)
     with atomic_path(path) as tmp:
         fig.savefig(tmp, dpi=dpi, format="png")

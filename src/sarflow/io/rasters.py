@@ -9,10 +9,16 @@ Sources
 Whatever the source, complex data (single-look complex, SLC) becomes amplitude ``|z|``, and
 nodata or non-finite pixels become NaN: they are never numbers downstream. ``Raster.valid``
 gives the boolean mask of usable pixels.
+
+Files are untrusted: every failure of GDAL, rasterio or h5py becomes a `RasterFormatError` naming
+the file; a header declaring more than `MAX_PIXELS` pixels, or storage blocks far larger than its
+image, is refused when described; and a read's size (all interleaved bands included) is checked
+against the memory available before any pixel buffer is allocated (`check_read_size`).
 """
 
 from __future__ import annotations
 
+import os
 import re
 import warnings
 from contextlib import contextmanager
@@ -28,9 +34,11 @@ from sarflow.errors import (
     InputError,
     NoValidDataError,
     RasterFormatError,
+    SarflowError,
 )
 
-__all__ = ["RasterInfo", "Raster", "Window", "describe_raster", "read_raster", "open_pair", "check_same_grid"]
+__all__ = ["RasterInfo", "Raster", "Window", "describe_raster", "read_raster", "open_pair", "check_same_grid",
+           "check_read_size", "available_memory_bytes", "MAX_PIXELS"]
 
 _HDF5_SOURCE = re.compile(r"^(?P<file>.+\.(?:h5|hdf5|he5|hdf|nc)):(?P<dataset>/.*)$", re.IGNORECASE)
 
@@ -58,6 +66,9 @@ class RasterInfo:
         The stored nodata value of the band, if any.
     band : int
         The 1-based band index read.
+    bands_per_read : int
+        Bands the storage delivers together with this one: all of them in a pixel-interleaved
+        file, else 1. Reading the band touches this many times its own size.
     """
 
     source: str
@@ -67,6 +78,7 @@ class RasterInfo:
     transform: Affine | None
     nodata: float | None
     band: int = 1
+    bands_per_read: int = 1
 
     @property
     def is_complex(self) -> bool:
@@ -152,22 +164,27 @@ def describe_raster(source: str | Path, *, band: int = 1) -> RasterInfo:
     Raises
     ------
     RasterFormatError
-        The file is missing, unreadable, or the band / dataset does not exist.
+        The file is missing, unreadable, damaged (also a header declaring more than `MAX_PIXELS`
+        pixels, or storage blocks far larger than the image), or the band / dataset does not exist.
     """
     source = str(source)
     hdf5 = _split_hdf5(source)
     if hdf5 is not None:
         return _describe_hdf5(source, *hdf5)
     import rasterio
-    from rasterio.errors import RasterioIOError
 
-    if not Path(source).exists() and "://" not in source and not source.startswith("/vsi"):
-        raise RasterFormatError(f"{source}: no such file")
+    if "://" not in source and not source.startswith("/vsi"):
+        _check_input_file(Path(source), source)
     try:
-        with _quiet_georeference(), rasterio.open(source) as ds:
+        with _quiet_georeference(), rasterio.Env(), rasterio.open(source) as ds:
             if not 1 <= band <= ds.count:
                 raise RasterFormatError(f"{source}: band {band} requested but the raster has {ds.count} band(s)")
             _check_raw_size(ds, source)
+            bands_per_read = ds.count if ds.count > 1 and ds.interleaving is not None and (
+                ds.interleaving.name == "pixel") else 1
+            _check_plausible_shape((ds.height, ds.width), source)
+            _check_block_size(ds.block_shapes[band - 1], (ds.height, ds.width), ds.dtypes[band - 1], bands_per_read,
+                              source)
             transform = _identity_is_pixel(ds.transform)
             return RasterInfo(
                 source=source,
@@ -178,9 +195,138 @@ def describe_raster(source: str | Path, *, band: int = 1) -> RasterInfo:
                 transform=transform,
                 nodata=ds.nodatavals[band - 1],
                 band=band,
+                bands_per_read=bands_per_read,
             )
-    except RasterioIOError as exc:
-        raise RasterFormatError(f"{source}: cannot be opened as a raster ({exc})") from exc
+    except SarflowError:
+        raise
+    except Exception as exc:  # GDAL reports damaged headers with many exception types
+        raise RasterFormatError(f"{source}: cannot be opened as a raster ({_short(exc)})") from exc
+
+
+def _short(exc: BaseException) -> str:
+    """An exception's message on one line, for error messages (GDAL's own cause when rasterio defers to it)."""
+    cause = exc.__cause__ or exc.__context__
+    if "See previous exception" in str(exc) and cause is not None:
+        exc = cause
+    text = " ".join(str(exc).split()) or type(exc).__name__
+    return text if len(text) <= 300 else text[:297] + "..."
+
+
+def _gib(n_bytes: float) -> str:
+    gib = n_bytes / 2**30
+    return f"{gib:,.0f} GiB" if gib >= 10 else f"{gib:.2g} GiB"
+
+
+def _check_input_file(path: Path, source: str) -> None:
+    """Raise `RasterFormatError` unless ``path`` is an existing, readable file."""
+    if not path.exists():
+        raise RasterFormatError(f"{source}: no such file")
+    if path.is_dir():
+        raise RasterFormatError(f"{source}: is a folder, not a raster file")
+    if not os.access(path, os.R_OK):
+        raise RasterFormatError(f"{source}: cannot be read (permission denied)")
+
+
+#: Share of the currently available memory that one read may take (stored values + float32 amplitude).
+READ_MEMORY_SHARE = 0.8
+
+
+def available_memory_bytes() -> int | None:
+    """Memory available to new allocations, bytes (Linux ``MemAvailable``; None where unknown)."""
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    try:
+        return int(os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE"))
+    except (AttributeError, ValueError, OSError):
+        return None
+
+
+def _itemsize(dtype: str) -> int:
+    try:
+        return np.dtype(dtype).itemsize
+    except TypeError:  # GDAL types numpy lacks, e.g. complex_int16
+        return {"complex_int16": 4}.get(dtype, 16)
+
+
+#: Most pixels an image may declare: 2**36 (a quarter of a million pixels a side, 256 GiB of float32),
+#: beyond any real scene. Scenes larger than memory are processed in blocks, so the memory check
+#: alone would let a header claiming 10^6 x 10^6 pixels start a run that never ends.
+MAX_PIXELS = 2**36
+
+
+def _check_plausible_shape(shape: tuple[int, int], source: str) -> None:
+    rows, cols = (int(v) for v in shape)
+    if rows <= 0 or cols <= 0:
+        raise RasterFormatError(f"{source}: declares an empty image ({rows} x {cols} pixels)")
+    if rows * cols > MAX_PIXELS:
+        raise RasterFormatError(
+            f"{source}: declares {rows} x {cols} pixels, more than the {MAX_PIXELS:,} any real scene has "
+            "(2^36); the header is damaged"
+        )
+
+
+#: Blocks (tiles, strips, HDF5 chunks) up to this size are always plausible, bytes.
+_PLAUSIBLE_BLOCK_BYTES = 64 * 2**20
+
+
+def _check_block_size(block: tuple[int, int], shape: tuple[int, int], dtype: str, bands: int, source: str) -> None:
+    """Refuse a storage block far larger than the image it tiles: a damaged header, and a huge allocation.
+
+    The smallest read decodes a whole block, so a 32 x 32 image declaring 65535 x 65535 tiles would
+    have the library allocate gigabytes before noticing anything.
+    """
+    rows, cols = (int(v) for v in block)
+    block_bytes = max(rows, 1) * max(cols, 1) * _itemsize(dtype) * bands
+    image_bytes = int(shape[0]) * int(shape[1]) * _itemsize(dtype) * bands
+    if block_bytes > max(2 * image_bytes, _PLAUSIBLE_BLOCK_BYTES):
+        raise RasterFormatError(
+            f"{source}: declares storage blocks of {rows} x {cols} pixels for an image of {shape[0]} x {shape[1]}; "
+            "the header is damaged"
+        )
+
+
+def check_read_size(shape: tuple[int, int], dtype: str, source: str, *, bands_per_read: int = 1) -> None:
+    """Refuse to read a raster (or window) whose declared size does not fit in memory.
+
+    A damaged or hostile header (a tiny GeoTIFF, a VRT or an ENVI header claiming 10^6 x 10^6 pixels)
+    is caught here, from its metadata, before any pixel buffer is allocated.
+
+    Parameters
+    ----------
+    shape : (int, int)
+        Rows and columns to be read.
+    dtype : str
+        Stored data type.
+    source : str
+        For the message.
+    bands_per_read : int
+        Bands stored interleaved with this one (`RasterInfo.bands_per_read`), all read with it.
+
+    Raises
+    ------
+    RasterFormatError
+        An empty shape.
+    InputError
+        The stored values plus their float32 amplitude exceed `READ_MEMORY_SHARE` of the available
+        memory.
+    """
+    rows, cols = (int(v) for v in shape)
+    if rows <= 0 or cols <= 0:
+        raise RasterFormatError(f"{source}: declares an empty image ({rows} x {cols} pixels)")
+    need = rows * cols * (_itemsize(dtype) * max(int(bands_per_read), 1) + 4)
+    available = available_memory_bytes()
+    if available is not None and need > READ_MEMORY_SHARE * available:
+        bands = f" in {bands_per_read} interleaved bands" if bands_per_read > 1 else ""
+        raise InputError(
+            f"{source}: declares {rows} x {cols} pixels of {dtype}{bands} ({_gib(need)} to read), more than "
+            f"the {_gib(READ_MEMORY_SHARE * available)} of memory available; check its header, or cut "
+            "the scene into smaller pieces"
+        )
 
 
 _RAW_DRIVERS = {"ENVI", "ISCE", "EHdr", "GenBin", "PAux", "MFF", "ROI_PAC"}
@@ -217,7 +363,10 @@ def _check_vrt_raw_bands(path: Path) -> None:
         root = ET.parse(path).getroot()
     except (ET.ParseError, OSError) as exc:
         raise RasterFormatError(f"{path}: the VRT is not valid XML ({exc})") from exc
-    height, width = int(root.get("rasterYSize")), int(root.get("rasterXSize"))
+    try:
+        height, width = int(root.get("rasterYSize")), int(root.get("rasterXSize"))
+    except (TypeError, ValueError) as exc:
+        raise RasterFormatError(f"{path}: the VRT does not declare a valid raster size") from exc
     for band in root.iter("VRTRasterBand"):
         if band.get("subClass") != "VRTRawRasterBand":
             continue
@@ -228,9 +377,12 @@ def _check_vrt_raw_bands(path: Path) -> None:
         if src.get("relativeToVRT", "0") == "1" or not data.is_absolute():
             data = path.parent / data
         item = _GDAL_SIZES.get(band.get("dataType", "Byte"), 1)
-        image_offset = int((band.findtext("ImageOffset") or "0").strip())
-        pixel_offset = int((band.findtext("PixelOffset") or str(item)).strip())
-        line_offset = int((band.findtext("LineOffset") or str(item * width)).strip())
+        try:
+            image_offset = int((band.findtext("ImageOffset") or "0").strip())
+            pixel_offset = int((band.findtext("PixelOffset") or str(item)).strip())
+            line_offset = int((band.findtext("LineOffset") or str(item * width)).strip())
+        except ValueError as exc:
+            raise RasterFormatError(f"{path}: a raw band's offsets are not integers ({exc})") from exc
         expected = image_offset + (height - 1) * abs(line_offset) + (width - 1) * abs(pixel_offset) + item
         actual = data.stat().st_size if data.exists() else 0
         if actual < expected:
@@ -247,8 +399,7 @@ _GDAL_SIZES = {"Byte": 1, "Int8": 1, "UInt16": 2, "Int16": 2, "UInt32": 4, "Int3
 def _describe_hdf5(source: str, path: str, dataset: str) -> RasterInfo:
     import h5py
 
-    if not Path(path).exists():
-        raise RasterFormatError(f"{path}: no such file")
+    _check_input_file(Path(path), path)
     try:
         with h5py.File(path, "r") as f:
             if dataset not in f:
@@ -258,10 +409,19 @@ def _describe_hdf5(source: str, path: str, dataset: str) -> RasterInfo:
                 raise RasterFormatError(f"{source}: {dataset!r} is a group, not a dataset")
             if ds.ndim != 2:
                 raise RasterFormatError(f"{source}: dataset has shape {ds.shape}; a 2-D image is needed")
-            nodata = ds.attrs.get("_FillValue", ds.fillvalue if ds.fillvalue not in (None, 0) else None)
             dtype = ds.dtype
             if dtype.names and set(dtype.names) >= {"r", "i"}:  # compound complex (e.g. NISAR complex32)
                 dtype = np.dtype(np.complex64)
+            if dtype.kind not in "biufc":
+                raise RasterFormatError(f"{source}: dataset holds {ds.dtype} values; a numeric image is needed")
+            _check_plausible_shape(ds.shape, source)
+            if ds.chunks is not None:
+                _check_block_size(ds.chunks, ds.shape, str(dtype), 1, source)
+            fill = ds.fillvalue
+            if isinstance(fill, np.void):  # compound fill value: take its real part
+                fill = fill["r"] if "r" in (ds.dtype.names or ()) else None
+            nodata = ds.attrs.get("_FillValue", fill if fill is not None and fill != 0 else None)
+            nodata = np.asarray(nodata).reshape(-1)[0] if nodata is not None and np.size(nodata) else None
             return RasterInfo(
                 source=source,
                 shape=(int(ds.shape[0]), int(ds.shape[1])),
@@ -271,8 +431,10 @@ def _describe_hdf5(source: str, path: str, dataset: str) -> RasterInfo:
                 nodata=None if nodata is None else complex(nodata).real if np.iscomplexobj(nodata) else float(nodata),
                 band=1,
             )
-    except OSError as exc:
-        raise RasterFormatError(f"{source}: cannot be read as HDF5 ({exc})") from exc
+    except SarflowError:
+        raise
+    except Exception as exc:  # h5py reports damaged files as OSError, KeyError, RuntimeError, ValueError...
+        raise RasterFormatError(f"{source}: cannot be read as HDF5 ({_short(exc)})") from exc
 
 
 def _to_amplitude(values: np.ndarray, nodata: float | None) -> np.ndarray:
@@ -282,10 +444,12 @@ def _to_amplitude(values: np.ndarray, nodata: float | None) -> np.ndarray:
     invalid = None
     if nodata is not None and np.isfinite(nodata):
         invalid = values == nodata
-    if np.iscomplexobj(values):
-        out = np.abs(values).astype(np.float32, copy=False)
-    else:
-        out = values.astype(np.float32, copy=True)
+    # Values beyond the float32 range become inf, then NaN below: no amplitude is that large.
+    with np.errstate(over="ignore", invalid="ignore"):
+        if np.iscomplexobj(values):
+            out = np.abs(values).astype(np.float32, copy=False)
+        else:
+            out = values.astype(np.float32, copy=True)
     if invalid is not None:
         out[invalid] = np.nan
     out[~np.isfinite(out)] = np.nan
@@ -321,12 +485,14 @@ def read_raster(source: str | Path, *, band: int = 1, window: Window | None = No
     Raises
     ------
     RasterFormatError
-        Unreadable or truncated file.
+        Unreadable, truncated or corrupt file, or a damaged header.
     InputError
-        A window outside the raster.
+        A window outside the raster, or more pixels declared than fit in the memory available.
     """
     info = describe_raster(source, band=band)
     win = _check_window(window, info.shape, info.source)
+    check_read_size(info.shape if win is None else win[2:], info.dtype, info.source,
+                    bands_per_read=info.bands_per_read)
     hdf5 = _split_hdf5(info.source)
     try:
         if hdf5 is not None:
@@ -342,14 +508,17 @@ def read_raster(source: str | Path, *, band: int = 1, window: Window | None = No
             import rasterio
             from rasterio.windows import Window as RioWindow
 
-            with _quiet_georeference(), rasterio.open(info.source) as ds:
+            with _quiet_georeference(), rasterio.Env(), rasterio.open(info.source) as ds:
                 rio_win = None if win is None else RioWindow(win[1], win[0], win[3], win[2])
                 values = ds.read(band, window=rio_win)
+    except SarflowError:
+        raise
+    except MemoryError as exc:
+        rows, cols = info.shape if win is None else win[2:]
+        raise InputError(f"{info.source}: not enough memory to read {rows} x {cols} pixels") from exc
     except Exception as exc:  # GDAL / HDF5 report truncation with many exception types
-        if isinstance(exc, InputError):
-            raise
         raise RasterFormatError(
-            f"{info.source}: reading the pixels failed; the file may be truncated or corrupt ({exc})"
+            f"{info.source}: reading the pixels failed; the file may be truncated or corrupt ({_short(exc)})"
         ) from exc
     return Raster(data=_to_amplitude(values, info.nodata), info=info, window=win)
 
@@ -398,15 +567,19 @@ def check_image(raster: Raster, *, role: str) -> None:
 def open_pair(reference: str | Path, secondary: str | Path, *, band: int = 1) -> tuple[Raster, Raster]:
     """Read a reference / secondary pair and check that it can be tracked.
 
-    Checks: same shape; same transform and CRS when both have them; neither image all-nodata
-    nor constant.
+    Checks: declared sizes that fit in memory; same shape; same transform and CRS when both have
+    them; neither image all-nodata nor constant.
 
     Raises
     ------
     GridMismatchError, NoValidDataError, ConstantImageError, RasterFormatError
+    InputError
+        A header declaring more pixels than fit in the memory available.
     """
     info_ref = describe_raster(reference, band=band)
     info_sec = describe_raster(secondary, band=band)
+    for info in (info_ref, info_sec):  # a header claiming an absurd size is the first thing to report
+        check_read_size(info.shape, info.dtype, info.source, bands_per_read=info.bands_per_read)
     check_same_grid(info_ref, info_sec)
     ref = read_raster(reference, band=band)
     sec = read_raster(secondary, band=band)

@@ -5,20 +5,41 @@ window that is flat in the middle and falls smoothly to zero over the overlap, s
 and, away from the scene's edges, the blended result equals what one tile covering everything would
 give. The images are normalised once with statistics of the whole scene (not per tile), so every
 tile sees the same scaling.
+
+The tiles form a lattice fixed by the scene (`sarflow.scene.blocks.TileLattice`); `predict_block`
+computes the part of the result inside one block of the scene from the windows its tiles need, so
+a scene job can run block by block in bounded memory, in any order, on any machine, and still
+produce what `predict_offsets` gives for the whole scene in memory.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import numpy as np
-import torch
 
 from sarflow.errors import InputError
+from sarflow.scene.blocks import Block, TileLattice
 
-__all__ = ["InferenceConfig", "log_statistics", "normalise_with", "blend_window", "predict_offsets"]
+__all__ = [
+    "InferenceConfig",
+    "log_statistics",
+    "window_sums",
+    "combine_sums",
+    "normalise_with",
+    "blend_window",
+    "lattice_for",
+    "prepare_model",
+    "activation_bytes",
+    "predict_block",
+    "predict_offsets",
+    "STATISTICS_WINDOW",
+]
+
+#: Side of the windows the normalisation statistics are summed over (also in memory), pixels.
+STATISTICS_WINDOW = 1024
 
 
 @dataclass(frozen=True)
@@ -37,6 +58,7 @@ class InferenceConfig:
     precision : {"bf16", "fp32"}
         bfloat16 autocast or float32.
     channels_last : bool
+        Channels-last memory format for the network and its inputs (faster convolutions on CPUs).
     device : str
         ``"auto"`` (CUDA when present), ``"cpu"`` or ``"cuda"``.
     """
@@ -55,29 +77,64 @@ class InferenceConfig:
             raise InputError(f"overlap must lie in [0, tile_size / 2], got {self.overlap}")
         if self.precision not in ("bf16", "fp32"):
             raise InputError(f"precision must be 'bf16' or 'fp32', got {self.precision!r}")
+        if self.batch_size < 1:
+            raise InputError(f"batch_size must be at least 1, got {self.batch_size}")
+        if self.device not in ("auto", "cpu", "cuda") and not str(self.device).startswith("cuda:"):
+            raise InputError(f"device must be 'auto', 'cpu' or 'cuda', got {self.device!r}")
+
+    def resolved_device(self) -> str:
+        """``"cuda"`` or ``"cpu"`` for ``"auto"``; the device asked for otherwise."""
+        if self.device != "auto":
+            return self.device
+        import torch
+
+        return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+# ----------------------------------------------------------------------------------- statistics
+
+def window_sums(block: np.ndarray, eps: float = 1e-6) -> tuple[float, float, int]:
+    """Sum, sum of squares and count of the log amplitude of the finite pixels of one window."""
+    values = block[np.isfinite(block)]
+    values = np.log(np.maximum(values.astype(np.float64), 0) + eps)
+    return float(values.sum()), float((values * values).sum()), int(values.size)
+
+
+def combine_sums(sums: list[tuple[float, float, int]]) -> tuple[float, float]:
+    """Mean and standard deviation from per-window sums; exactly rounded, so independent of their order."""
+    count = sum(s[2] for s in sums)
+    if count == 0:
+        raise InputError("no valid pixel to normalise")
+    mean = math.fsum(s[0] for s in sums) / count
+    mean_sq = math.fsum(s[1] for s in sums) / count
+    return float(mean), float(math.sqrt(max(mean_sq - mean * mean, 1e-12)))
+
+
+def statistics_windows(shape: tuple[int, int]) -> Iterator[Block]:
+    """The windows the statistics are summed over (row-major, `STATISTICS_WINDOW` a side)."""
+    h, w = shape
+    for r in range(0, h, STATISTICS_WINDOW):
+        for c in range(0, w, STATISTICS_WINDOW):
+            yield Block(r, min(r + STATISTICS_WINDOW, h), c, min(c + STATISTICS_WINDOW, w))
 
 
 def log_statistics(*images: np.ndarray, eps: float = 1e-6) -> tuple[float, float]:
-    """Mean and standard deviation of log amplitude over the valid pixels of all images together."""
-    total, total_sq, count = 0.0, 0.0, 0
+    """Mean and standard deviation of log amplitude over the valid pixels of all images together.
+
+    Summed window by window (`STATISTICS_WINDOW`) and combined exactly, so a windowed pass over
+    files (`sarflow.scene.predict.scene_statistics`) gives the same two numbers bit for bit.
+    """
+    sums = []
     for image in images:
-        for rows in range(0, image.shape[0], 1024):
-            block = image[rows : rows + 1024]
-            valid = np.isfinite(block)
-            values = np.log(np.maximum(block[valid].astype(np.float64), 0) + eps)
-            total += values.sum()
-            total_sq += (values**2).sum()
-            count += values.size
-    if count == 0:
-        raise InputError("no valid pixel to normalise")
-    mean = total / count
-    std = math.sqrt(max(total_sq / count - mean * mean, 1e-12))
-    return float(mean), float(std)
+        for win in statistics_windows(image.shape):
+            sums.append(window_sums(image[win.slices()], eps))
+    return combine_sums(sums)
 
 
 def normalise_with(image: np.ndarray, mean: float, std: float, eps: float = 1e-6) -> np.ndarray:
     """Log amplitude standardised with given statistics; invalid pixels become 0."""
-    out = (np.log(np.maximum(image, 0) + eps) - mean) / std
+    with np.errstate(invalid="ignore"):
+        out = (np.log(np.maximum(image, 0) + eps) - mean) / std
     return np.where(np.isfinite(out), out, 0.0).astype(np.float32)
 
 
@@ -91,77 +148,118 @@ def blend_window(size: int, overlap: int) -> np.ndarray:
     return w
 
 
-def _tiling(length: int, tile: int, overlap: int, divisor: int) -> tuple[list[int], int]:
-    """Tile starts along one axis and the padded length they cover.
+# ----------------------------------------------------------------------------------- model
 
-    Starts are multiples of the network's ``divisor`` (its strided layers then see every tile on the
-    same sampling lattice as the whole scene), at most ``tile - overlap`` apart.
+def lattice_for(model, shape: tuple[int, int], config: InferenceConfig) -> TileLattice:
+    """The tile lattice of a scene of ``shape`` for ``model`` (its receptive field and divisor)."""
+    return TileLattice.build(shape, tile_size=config.tile_size, overlap=config.overlap,
+                             receptive_field=int(getattr(model, "receptive_field", 64)),
+                             divisor=int(getattr(model, "divisor", 1)))
+
+
+def prepare_model(model, config: InferenceConfig):
+    """The network on the configured device, in evaluation mode and memory format (in place)."""
+    import torch
+
+    model = model.to(config.resolved_device()).eval()
+    if config.channels_last:
+        model = model.to(memory_format=torch.channels_last)
+    return model
+
+
+def activation_bytes(model, config: InferenceConfig, tile: tuple[int, int]) -> int:
+    """Memory the network needs for one batch of tiles, bytes (an upper estimate).
+
+    Inference frees each feature map once used, so the peak is a few of the widest maps at once.
+    Measured over many batches (`benchmarks/bench_scene_memory.py`), CC-ResSiamNet's process grew by
+    8.2 times its widest layer output under bfloat16 autocast (the float32 copies autocast keeps
+    count too) and about 5 times in float32; 9 times is used, plus the batch's inputs and outputs
+    and 64 MB for the convolution library's scratch space.
     """
-    if length <= tile:
-        return [0], tile
-    stride = max(divisor, (tile - overlap) // divisor * divisor)
-    count = -(-(length - tile) // stride) + 1
-    return [k * stride for k in range(count)], (count - 1) * stride + tile
+    import torch
+
+    divisor = int(getattr(model, "divisor", 1))
+    side = max(divisor * 2, 32 // divisor * divisor)
+    widest = 0
+
+    def hook(module, args, output):
+        nonlocal widest
+        outputs = output if isinstance(output, (tuple, list)) else (output,)
+        for t in outputs:
+            if isinstance(t, torch.Tensor):
+                widest = max(widest, t.numel() * t.element_size())
+
+    handles = [m.register_forward_hook(hook) for m in model.modules()]
+    device = next(model.parameters()).device
+    try:
+        x = torch.zeros(1, 1, side, side, device=device)
+        autocast = torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=config.precision == "bf16")
+        with torch.inference_mode(), autocast:
+            model(x, x)
+    finally:
+        for handle in handles:
+            handle.remove()
+    per_pixel = widest / (side * side)
+    pixels = config.batch_size * tile[0] * tile[1]
+    return int(9 * per_pixel * pixels + 4 * 8 * pixels + 64 * 2**20)
 
 
-def predict_offsets(model, reference: np.ndarray, secondary: np.ndarray, *, config: InferenceConfig = InferenceConfig(),
-                    statistics: tuple[float, float] | None = None,
-                    progress: Callable[[int, int], None] | None = None) -> dict[str, np.ndarray]:
-    """Dense offsets of a pair from a network, tile by tile.
+# ----------------------------------------------------------------------------------- inference
+
+def predict_block(model, lattice: TileLattice, block: Block, reference: np.ndarray, secondary: np.ndarray, *,
+                  statistics: tuple[float, float], config: InferenceConfig = InferenceConfig(),
+                  progress: Callable[[int], None] | None = None) -> dict[str, np.ndarray]:
+    """Network offsets inside one block of a scene, from the windows its tiles cover.
 
     Parameters
     ----------
     model : torch.nn.Module
-        A `sarflow.nn` network (``forward(reference, secondary) -> FlowOutput``).
-    reference, secondary : ndarray, shape (H, W)
-        Amplitude images, NaN = nodata.
-    statistics : (mean, std), optional
-        Log-amplitude normalisation; computed from both images when None.
+        A `sarflow.nn` network, already prepared (`prepare_model`).
+    lattice : TileLattice
+        The scene's tiles.
+    block : Block
+        The pixels to compute.
+    reference, secondary : ndarray, shape ``lattice.span(block).shape``
+        Amplitudes over the span of the block's tiles (NaN = nodata, also outside the scene).
+    statistics : (mean, std)
+        Log-amplitude normalisation of the whole scene.
+    progress : callable ``(tiles_done)``, optional
+        Called after each batch with the number of tiles it covered (skipped ones included).
 
     Returns
     -------
     dict
-        ``dx``, ``dy`` (H, W) float32 in pixels, NaN where either image is invalid; ``sigma_dx``,
-        ``sigma_dy`` (1-sigma, pixels) when the network predicts its uncertainty.
+        ``dx``, ``dy`` (block shape, float32, pixels), NaN where either image is invalid;
+        ``sigma_dx``, ``sigma_dy`` when the network predicts its uncertainty.
     """
-    if reference.shape != secondary.shape or reference.ndim != 2:
-        raise InputError(f"reference and secondary must be 2-D images of one shape, got {reference.shape} "
-                         f"and {secondary.shape}")
-    device = torch.device("cuda" if config.device == "auto" and torch.cuda.is_available() else
-                          ("cpu" if config.device == "auto" else config.device))
-    h, w = reference.shape
-    mean, std = statistics if statistics is not None else log_statistics(reference, secondary)
-    valid = np.isfinite(reference) & np.isfinite(secondary)
-    receptive = int(getattr(model, "receptive_field", 64))
-    divisor = int(getattr(model, "divisor", 1))
-    tile = max(divisor, config.tile_size // divisor * divisor)
-    overlap = config.overlap if config.overlap is not None else min(receptive, tile // 2)
-    overlap = min(overlap, tile // 2)
-    row_starts, hp = _tiling(h, tile, overlap, divisor)
-    col_starts, wp = _tiling(w, tile, overlap, divisor)
-    th, tw = (tile if len(row_starts) > 1 else h), (tile if len(col_starts) > 1 else w)
-    hp, wp = max(hp, h) if len(row_starts) > 1 else h, max(wp, w) if len(col_starts) > 1 else w
-    if (hp, wp) != (h, w):
-        # Pad with nodata so every tile has the full size (nodata reads as 0 after normalisation).
-        reference = np.pad(reference, ((0, hp - h), (0, wp - w)), constant_values=np.nan)
-        secondary = np.pad(secondary, ((0, hp - h), (0, wp - w)), constant_values=np.nan)
-    valid_padded = np.isfinite(reference) & np.isfinite(secondary)
-    boxes = [(r, c) for r in row_starts for c in col_starts]
-    win = np.outer(blend_window(th, overlap if len(row_starts) > 1 else 0),
-                   blend_window(tw, overlap if len(col_starts) > 1 else 0)).astype(np.float32)
-    acc = np.zeros((2, hp, wp), dtype=np.float64)
+    import torch
+
+    span = lattice.span(block)
+    if reference.shape != span.shape or secondary.shape != span.shape:
+        raise InputError(f"the windows must cover the block's tiles {span.shape}, got {reference.shape} and "
+                         f"{secondary.shape}")
+    mean, std = statistics
+    th, tw = lattice.tile
+    tiles = lattice.tiles_touching(block)
+    win = lattice.weights()
+    valid_span = np.isfinite(reference) & np.isfinite(secondary)
+    shape = block.shape
+    acc = np.zeros((2, *shape), dtype=np.float64)
     acc_var = None
-    weight = np.zeros((hp, wp), dtype=np.float64)
-    model = model.to(device).eval()
+    weight = np.zeros(shape, dtype=np.float64)
+    device = next(model.parameters()).device
     autocast = torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=config.precision == "bf16")
     with torch.inference_mode():
-        for start in range(0, len(boxes), config.batch_size):
-            chunk = boxes[start : start + config.batch_size]
+        for start in range(0, len(tiles), config.batch_size):
+            chunk = tiles[start : start + config.batch_size]
             # Tiles whose pixels are all invalid are skipped: their output stays NaN.
-            chunk = [(r, c) for r, c in chunk if valid_padded[r : r + th, c : c + tw].any()]
-            if chunk:
-                ref_t = np.stack([normalise_with(reference[r : r + th, c : c + tw], mean, std) for r, c in chunk])
-                sec_t = np.stack([normalise_with(secondary[r : r + th, c : c + tw], mean, std) for r, c in chunk])
+            local = [(r - span.row0, c - span.col0) for r, c in chunk]
+            keep = [k for k, (r, c) in enumerate(local) if valid_span[r : r + th, c : c + tw].any()]
+            if keep:
+                ref_t = np.stack([normalise_with(reference[local[k][0] : local[k][0] + th,
+                                                           local[k][1] : local[k][1] + tw], mean, std) for k in keep])
+                sec_t = np.stack([normalise_with(secondary[local[k][0] : local[k][0] + th,
+                                                           local[k][1] : local[k][1] + tw], mean, std) for k in keep])
                 ref_x = torch.from_numpy(ref_t[:, None]).to(device)
                 sec_x = torch.from_numpy(sec_t[:, None]).to(device)
                 if config.channels_last:
@@ -172,26 +270,73 @@ def predict_offsets(model, reference: np.ndarray, secondary: np.ndarray, *, conf
                 offsets = out.offsets.float().cpu().numpy()
                 log_var = None if out.log_var is None else out.log_var.float().cpu().numpy()
                 if log_var is not None and acc_var is None:
-                    acc_var = np.zeros((2, hp, wp), dtype=np.float64)
-                for k, (r, c) in enumerate(chunk):
-                    sl = (slice(r, r + th), slice(c, c + tw))
-                    acc[(slice(None), *sl)] += offsets[k] * win
-                    weight[sl] += win
+                    acc_var = np.zeros((2, *shape), dtype=np.float64)
+                for n, k in enumerate(keep):
+                    r, c = chunk[k]
+                    # The part of the tile inside the block, in tile and in block coordinates.
+                    r0, r1 = max(r, block.row0), min(r + th, block.row1)
+                    c0, c1 = max(c, block.col0), min(c + tw, block.col1)
+                    in_tile = (slice(r0 - r, r1 - r), slice(c0 - c, c1 - c))
+                    in_block = (slice(r0 - block.row0, r1 - block.row0), slice(c0 - block.col0, c1 - block.col0))
+                    w = win[in_tile]
+                    acc[(slice(None), *in_block)] += offsets[n][(slice(None), *in_tile)] * w
+                    weight[in_block] += w
                     if log_var is not None:
-                        acc_var[(slice(None), *sl)] += np.exp(log_var[k]) * win
+                        acc_var[(slice(None), *in_block)] += np.exp(log_var[n][(slice(None), *in_tile)]) * w
             if progress is not None:
-                progress(min(start + config.batch_size, len(boxes)), len(boxes))
-    acc, weight = acc[:, :h, :w], weight[:h, :w]
-    if acc_var is not None:
-        acc_var = acc_var[:, :h, :w]
+                progress(len(chunk))
+    valid = valid_span[block.slices(span)]
     with np.errstate(invalid="ignore", divide="ignore"):
-        dx = (acc[0] / weight).astype(np.float32)
-        dy = (acc[1] / weight).astype(np.float32)
-    dx[~valid] = np.nan
-    dy[~valid] = np.nan
-    result = {"dx": dx, "dy": dy}
-    if acc_var is not None:
-        with np.errstate(invalid="ignore", divide="ignore"):
-            result["sigma_dx"] = np.where(valid, np.sqrt(acc_var[0] / weight), np.nan).astype(np.float32)
-            result["sigma_dy"] = np.where(valid, np.sqrt(acc_var[1] / weight), np.nan).astype(np.float32)
+        result = {"dx": np.where(valid, acc[0] / weight, np.nan).astype(np.float32),
+                  "dy": np.where(valid, acc[1] / weight, np.nan).astype(np.float32)}
+        if acc_var is not None:
+            scale = float(getattr(model, "sigma_scale", 1.0))  # calibration fitted at export
+            result["sigma_dx"] = np.where(valid, scale * np.sqrt(acc_var[0] / weight), np.nan).astype(np.float32)
+            result["sigma_dy"] = np.where(valid, scale * np.sqrt(acc_var[1] / weight), np.nan).astype(np.float32)
     return result
+
+
+def predict_offsets(model, reference: np.ndarray, secondary: np.ndarray, *, config: InferenceConfig = InferenceConfig(),
+                    statistics: tuple[float, float] | None = None,
+                    progress: Callable[[int, int], None] | None = None) -> dict[str, np.ndarray]:
+    """Dense offsets of an in-memory pair from a network, tile by tile.
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+        A `sarflow.nn` network (``forward(reference, secondary) -> FlowOutput``); moved to the
+        configured device and memory format in place.
+    reference, secondary : ndarray, shape (H, W)
+        Amplitude images, NaN = nodata.
+    statistics : (mean, std), optional
+        Log-amplitude normalisation; computed from both images when None.
+    progress : callable ``(done, total)``, optional
+        Tiles done and in all.
+
+    Returns
+    -------
+    dict
+        ``dx``, ``dy`` (H, W) float32 in pixels, NaN where either image is invalid; ``sigma_dx``,
+        ``sigma_dy`` (1-sigma, pixels) when the network predicts its uncertainty.
+    """
+    from sarflow.scene.blocks import ArraySource
+
+    if reference.shape != secondary.shape or reference.ndim != 2:
+        raise InputError(f"reference and secondary must be 2-D images of one shape, got {reference.shape} "
+                         f"and {secondary.shape}")
+    statistics = statistics if statistics is not None else log_statistics(reference, secondary)
+    model = prepare_model(model, config)
+    lattice = lattice_for(model, reference.shape, config)
+    block = Block(0, reference.shape[0], 0, reference.shape[1])
+    span = lattice.span(block)
+    windows = [ArraySource(a).read(span.row0, span.row1, span.col0, span.col1) for a in (reference, secondary)]
+    done = 0
+
+    def advance(n: int) -> None:
+        nonlocal done
+        done += n
+        if progress is not None:
+            progress(done, lattice.count)
+
+    return predict_block(model, lattice, block, windows[0], windows[1], statistics=statistics, config=config,
+                         progress=advance)

@@ -2,81 +2,164 @@
 
 Motion larger than the network handles (fast glaciers, tens of pixels) is taken in two steps: a
 coarse pass of the multi-kernel tracker gives a prior field, the secondary is resampled onto the
-reference by that prior, the network measures the residual, and the two are added.
+reference by that prior, the network measures the residual, and the two are composed (see
+`sarflow.scene.coarse`).
+
+Whole scenes run in bounded memory: the normalisation statistics come from a windowed pass, the
+coarse prior is tracked block by block, and the network runs block by block over the scene's tile
+lattice (`sarflow.scene.blocks`), each block reading only the windows it needs. The block size is
+the largest the memory budget (``max_memory``) allows. Finished blocks are journalled beside the
+output (`sarflow.scene.journal`), so a killed job resumes; the product is assembled from them and
+appears only when complete. Blocks can also run as a Dask graph on a cluster
+(`sarflow.scene.dask`).
 """
 
 from __future__ import annotations
 
+import csv
+import hashlib
+import json
+import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+from affine import Affine
 
 from sarflow._version import __version__
-from sarflow.errors import InputError
-from sarflow.io.products import OffsetProduct, grid_transform, write_offsets
-from sarflow.io.rasters import open_pair
+from sarflow.errors import ConstantImageError, InputError, NoValidDataError, SarflowError
+from sarflow.io.atomic import check_writable
+from sarflow.io.products import grid_transform
+from sarflow.scene.blocks import (
+    DEFAULT_MAX_MEMORY,
+    ArraySource,
+    Block,
+    MemoryModel,
+    RasterSource,
+    TileLattice,
+    current_rss,
+    parse_memory,
+    split_blocks,
+)
+from sarflow.scene.coarse import CoarsePriorConfig, PriorGrid, coarse_prior_grid, resample, warp_window
+from sarflow.scene.journal import file_identity
+from sarflow.scene.inference import (
+    InferenceConfig,
+    combine_sums,
+    lattice_for,
+    log_statistics,
+    predict_block,
+    prepare_model,
+    statistics_windows,
+    window_sums,
+)
 
-__all__ = ["predict", "coarse_prior", "warp_by_prior", "predict_arrays"]
+__all__ = [
+    "predict",
+    "predict_pairs",
+    "read_pair_list",
+    "predict_arrays",
+    "prior_route",
+    "coarse_prior",
+    "warp_by_prior",
+    "scene_statistics",
+    "BlockJob",
+    "compute_block",
+    "PredictSummary",
+    "DEFAULT_MAX_MEMORY",
+]
 
+
+# ----------------------------------------------------------------------------------- the block job
+
+@dataclass(frozen=True)
+class BlockJob:
+    """Everything one block needs besides the network (plain data: it pickles to Dask workers).
+
+    Attributes
+    ----------
+    reference, secondary : ArraySource or RasterSource
+    lattice : TileLattice
+    blocks : tuple of Block
+        The blocks of the scene, row-major.
+    statistics : (float, float)
+        Log-amplitude mean and standard deviation of the scene.
+    prior : PriorGrid or None
+        Coarse prior, when used.
+    config : InferenceConfig
+    bands : tuple of str
+        Output bands: ``dx``, ``dy`` and, for a network with uncertainty, ``sigma_dx``, ``sigma_dy``.
+    """
+
+    reference: object
+    secondary: object
+    lattice: TileLattice
+    blocks: tuple[Block, ...]
+    statistics: tuple[float, float]
+    prior: PriorGrid | None
+    config: InferenceConfig
+    bands: tuple[str, ...]
+
+    def tiles(self, index: int) -> int:
+        """Network tiles block ``index`` runs (tiles on block edges are run by both blocks)."""
+        return len(self.lattice.tiles_touching(self.blocks[index]))
+
+
+def compute_block(model, job: BlockJob, index: int, progress: Callable[[int], None] | None = None) -> np.ndarray:
+    """Bands of block ``index``: ``(len(job.bands), rows, cols)`` float32, NaN where there is no estimate.
+
+    ``model`` must be prepared (`sarflow.scene.inference.prepare_model`).
+    """
+    block = job.blocks[index]
+    span = job.lattice.span(block)
+    reference = job.reference.read(span.row0, span.row1, span.col0, span.col1)
+    if job.prior is None:
+        target = job.secondary.read(span.row0, span.row1, span.col0, span.col1)
+    else:
+        target = warp_window(job.secondary, job.prior, span)
+    out = predict_block(model, job.lattice, block, reference, target, statistics=job.statistics,
+                        config=job.config, progress=progress)
+    if job.prior is not None:
+        out["dx"], out["dy"] = job.prior.compose(block, out["dx"], out["dy"])
+    empty = np.full(block.shape, np.nan, dtype=np.float32)
+    return np.stack([out.get(name, empty) for name in job.bands])
+
+
+def _bands_of(model) -> tuple[str, ...]:
+    return ("dx", "dy", "sigma_dx", "sigma_dy") if getattr(model, "uncertainty", True) else ("dx", "dy")
+
+
+# ----------------------------------------------------------------------------------- in memory
 
 def coarse_prior(reference: np.ndarray, secondary: np.ndarray, *, search_radius: int, step: int = 32,
                  chip_size: int = 64) -> tuple[np.ndarray, np.ndarray]:
-    """A smooth per-pixel prior from a coarse multi-kernel tracking pass (NaN-free where the scene is valid).
+    """A smooth per-pixel prior from a coarse multi-kernel tracking pass (NaN-free).
 
-    Rejected points are filled from their neighbours; the field is median-filtered, then interpolated
-    bilinearly to every pixel.
+    Rejected points are filled from their neighbours; the grid is median-filtered, then
+    interpolated bilinearly to every pixel (see `sarflow.scene.coarse.coarse_prior_grid`).
     """
-    from scipy import ndimage
-
-    from sarflow.tracking import TrackConfig, track_offsets
-    from sarflow.training.tiles import offsets_to_pixels
-
-    h, w = reference.shape
-    chip = min(chip_size, (min(h, w) // 2) // 2 * 2)
-    config = TrackConfig(chip_sizes=(chip, 2 * chip) if 2 * chip <= min(h, w) else (chip,), step=step,
-                         search_radius=search_radius, median_test=True)
-    result = track_offsets(reference, secondary, config=config)
-    fields = []
-    for band in (result.dx, result.dy):
-        fields.append(ndimage.median_filter(_fill_nearest(band), size=3, mode="nearest").astype(np.float32))
-    pdx, pdy = offsets_to_pixels(fields[0], fields[1], row0=result.row0, col0=result.col0, step=result.step,
-                                 shape=(h, w))
-    # Outside the grid's hull: the nearest value.
-    pdx, pdy = _fill_nearest(pdx), _fill_nearest(pdy)
-    return pdx, pdy
-
-
-def _fill_nearest(band: np.ndarray) -> np.ndarray:
-    """NaNs replaced by the nearest finite value (zeros where there is none at all)."""
-    from scipy import ndimage
-
-    invalid = ~np.isfinite(band)
-    if not invalid.any():
-        return band
-    if invalid.all():
-        return np.zeros_like(band)
-    idx = ndimage.distance_transform_edt(invalid, return_distances=False, return_indices=True)
-    out = band.copy()
-    out[invalid] = band[tuple(i[invalid] for i in idx)]
-    return out
+    config = CoarsePriorConfig(search_radius=search_radius, step=step, chip_size=chip_size,
+                               block_size=max(step, 1024 // step * step))
+    grid = coarse_prior_grid(ArraySource(reference), ArraySource(secondary), config=config)
+    return grid.window(Block(0, reference.shape[0], 0, reference.shape[1]))
 
 
 def warp_by_prior(secondary: np.ndarray, prior_dx: np.ndarray, prior_dy: np.ndarray) -> np.ndarray:
-    """The secondary resampled onto the reference grid by the prior: ``out(r, c) = sec(r + dy, c + dx)``."""
-    import cv2
+    """The secondary resampled onto the reference grid by the prior: ``out(r, c) = sec(r + dy, c + dx)``.
 
+    Keys cubic convolution; NaN where the four nearest secondary pixels are not all valid.
+    """
     h, w = secondary.shape
-    rows, cols = np.mgrid[0:h, 0:w].astype(np.float32)
-    valid = np.isfinite(secondary)
-    filled = np.where(valid, secondary, 0).astype(np.float32)
-    map_c, map_r = cols + prior_dx.astype(np.float32), rows + prior_dy.astype(np.float32)
-    out = cv2.remap(filled, map_c, map_r, cv2.INTER_CUBIC, borderMode=cv2.BORDER_CONSTANT, borderValue=float("nan"))
-    mask = cv2.remap(valid.astype(np.float32), map_c, map_r, cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT,
-                     borderValue=0.0)
-    out[mask < 0.999] = np.nan
-    return np.maximum(out, 0)
+    return resample(ArraySource(secondary), np.asarray(prior_dx, np.float32), np.asarray(prior_dy, np.float32),
+                    Block(0, h, 0, w))
+
+
+def _decide_prior(grid: PriorGrid | None, prior: str, threshold_px: float) -> PriorGrid | None:
+    if grid is None or (prior == "auto" and grid.max_offset() < threshold_px):
+        return None
+    return grid
 
 
 def predict_arrays(model, reference: np.ndarray, secondary: np.ndarray, *, config=None, prior: str = "auto",
@@ -86,71 +169,479 @@ def predict_arrays(model, reference: np.ndarray, secondary: np.ndarray, *, confi
 
     Parameters
     ----------
+    model : torch.nn.Module
+        A `sarflow.nn` network (moved to the configured device in place).
+    reference, secondary : ndarray, shape (H, W)
+        Amplitudes, NaN = nodata.
     prior : {"auto", "always", "none"}
         ``auto`` runs the coarse tracker and uses it when its largest offset exceeds
         ``prior_threshold_px``.
+    progress : callable ``(done, total)``, optional
+        Network tiles.
 
     Returns
     -------
-    dict with ``dx``, ``dy`` (and ``sigma_dx``, ``sigma_dy``), ``prior_used`` (bool).
+    dict with ``dx``, ``dy`` (and ``sigma_dx``, ``sigma_dy``), float32 (H, W), and ``prior_used`` (bool).
     """
-    from sarflow.scene.inference import InferenceConfig, log_statistics, predict_offsets
-
-    if prior not in ("auto", "always", "none"):
-        raise InputError(f"prior must be 'auto', 'always' or 'none', got {prior!r}")
+    _check_prior_mode(prior)
+    if reference.shape != secondary.shape or reference.ndim != 2:
+        raise InputError(f"reference and secondary must be 2-D images of one shape, got {reference.shape} "
+                         f"and {secondary.shape}")
     config = config or InferenceConfig()
-    stats = log_statistics(reference, secondary)
-    pdx = pdy = None
+    ref, sec = ArraySource(reference), ArraySource(secondary)
+    statistics = log_statistics(reference, secondary)
+    prior, coarse_config = prior_route(model, prior, search_radius)
+    grid = None
     if prior != "none":
-        pdx, pdy = coarse_prior(reference, secondary, search_radius=search_radius)
-        if prior == "auto" and float(np.nanmax(np.hypot(pdx, pdy))) < prior_threshold_px:
-            pdx = pdy = None
-    target = secondary if pdx is None else warp_by_prior(secondary, pdx, pdy)
-    out = predict_offsets(model, reference, target, config=config, statistics=stats, progress=progress)
-    if pdx is not None:
-        out["dx"] = out["dx"] + pdx
-        out["dy"] = out["dy"] + pdy
-    out["prior_used"] = pdx is not None
+        grid = coarse_prior_grid(ref, sec, config=coarse_config)
+    grid = _decide_prior(grid, prior, prior_threshold_px)
+    model = prepare_model(model, config)
+    lattice = lattice_for(model, reference.shape, config)
+    job = BlockJob(ref, sec, lattice, (Block(0, reference.shape[0], 0, reference.shape[1]),), statistics, grid,
+                   config, _bands_of(model))
+    done = 0
+
+    def advance(n: int) -> None:
+        nonlocal done
+        done += n
+        if progress is not None:
+            progress(done, lattice.count)
+
+    bands = compute_block(model, job, 0, advance)
+    out = dict(zip(job.bands, bands))
+    out["prior_used"] = grid is not None
     return out
 
 
-def predict(reference: str | Path, secondary: str | Path, output: str | Path, *, model: str = "ccressiamnet",
-            config=None, prior: str = "auto", search_radius: int = 64, band: int = 1, netcdf: bool = False,
-            progress: Callable[[int, int], None] | None = None) -> OffsetProduct:
+def prior_route(model, prior: str, search_radius: int) -> tuple[str, CoarsePriorConfig]:
+    """The prior mode and coarse-pass settings a network needs.
+
+    A network trained on the residual left by the tracker prior (``model.prior_input``, set by
+    `sarflow.models.load_model` from its training configuration) always runs on it, with the
+    prior of its training (`sarflow.training.synthetic.prior_config`: grid step 8, chips 32 and
+    64); other networks take ``prior`` as given, with the coarse pass for large motion.
+    """
+    _check_prior_mode(prior)
+    if getattr(model, "prior_input", False):
+        if prior == "none":
+            raise InputError("this network measures the residual after the tracker prior (it was trained so); "
+                             "it cannot run with prior 'none'")
+        from sarflow.training.synthetic import prior_config
+
+        return "always", prior_config(search_radius)
+    return prior, CoarsePriorConfig(search_radius=search_radius)
+
+
+def _check_prior_mode(prior: str) -> None:
+    if prior not in ("auto", "always", "none"):
+        raise InputError(f"prior must be 'auto', 'always' or 'none', got {prior!r}")
+
+
+# ----------------------------------------------------------------------------------- windowed passes
+
+def scene_statistics(reference, secondary) -> tuple[float, float]:
+    """Log-amplitude mean and standard deviation of a pair, read window by window.
+
+    Equals `sarflow.scene.inference.log_statistics` of the two images in memory, bit for bit. Also
+    checks, on the way, that neither image is all nodata or constant.
+
+    Raises
+    ------
+    NoValidDataError, ConstantImageError
+    """
+    sums = []
+    for role, source in (("reference", reference), ("secondary", secondary)):
+        count, low, high = 0, math.inf, -math.inf
+        for win in statistics_windows(source.shape):
+            data = source.read(win.row0, win.row1, win.col0, win.col1)
+            sums.append(window_sums(data))
+            valid = data[np.isfinite(data)]
+            if valid.size:
+                count += valid.size
+                low, high = min(low, float(valid.min())), max(high, float(valid.max()))
+        name = getattr(source, "path", "in memory")
+        if count == 0:
+            raise NoValidDataError(f"{role} image {name} has no valid pixel (all nodata or non-finite)")
+        if low == high:
+            raise ConstantImageError(f"{role} image {name} is constant ({low!r} everywhere it is valid): "
+                                     "there is no texture to track")
+    return combine_sums(sums)
+
+
+# ----------------------------------------------------------------------------------- the job
+
+@dataclass
+class PredictSummary:
+    """What a `predict` job wrote.
+
+    Attributes
+    ----------
+    output : Path
+    shape : (int, int)
+        Product rows and columns (pixels of the reference or its window).
+    bands : tuple of str
+    prior_used : bool
+    blocks : int
+        Blocks of the scene; ``blocks_resumed`` of them were taken from an earlier run.
+    block_side : int
+        Block side, pixels.
+    tiles : int
+        Network tiles run by this call.
+    seconds : float
+    skipped : bool
+        True when ``resume`` found the output already complete and did nothing.
+    """
+
+    output: Path
+    shape: tuple[int, int]
+    bands: tuple[str, ...] = ()
+    prior_used: bool = False
+    blocks: int = 0
+    blocks_resumed: int = 0
+    block_side: int = 0
+    tiles: int = 0
+    seconds: float = 0.0
+    skipped: bool = False
+
+
+def model_digest(model) -> str:
+    """SHA-256 of a network's configuration and weights (identifies it in journals and on workers)."""
+    digest = hashlib.sha256()
+    config = model.to_config() if hasattr(model, "to_config") else {"class": type(model).__name__}
+    digest.update(json.dumps(config, sort_keys=True, default=str).encode())
+    extras = {name: getattr(model, name) for name in ("prior_input", "sigma_scale") if hasattr(model, name)}
+    if extras:
+        digest.update(json.dumps(extras, sort_keys=True).encode())
+    for name, tensor in sorted(model.state_dict().items()):
+        digest.update(name.encode())
+        digest.update(tensor.detach().float().cpu().numpy().tobytes())
+    return digest.hexdigest()
+
+
+def _load(model, config: InferenceConfig):
+    """A network from a name or weights path (or one already built), prepared for inference."""
+    if isinstance(model, (str, Path)):
+        from sarflow.models import load_model
+
+        model = load_model(str(model), device=config.resolved_device())
+    return prepare_model(model, config)
+
+
+def _release_free_memory() -> None:
+    """Hand memory freed by earlier passes back to the system (glibc keeps it), so RSS tells what is in use."""
+    import ctypes
+    import gc
+
+    gc.collect()
+    try:
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):  # not glibc: RSS then over-counts, which only makes blocks smaller
+        pass
+
+
+def plan_block_side(model, lattice: TileLattice, config: InferenceConfig, budget: int, *, margin: int) -> int:
+    """Block side for a memory budget (see `sarflow.scene.blocks.MemoryModel`)."""
+    from sarflow.scene.inference import activation_bytes
+
+    fixed = current_rss()
+    if config.resolved_device() == "cpu":
+        fixed += activation_bytes(model, config, lattice.tile)
+    return MemoryModel(fixed).block_side(budget, lattice, margin=margin)
+
+
+def predict(reference: str | Path, secondary: str | Path, output: str | Path, *, model="ccressiamnet",
+            config: InferenceConfig | None = None, prior: str = "auto", search_radius: int = 64,
+            prior_threshold_px: float = 3.0, band: int = 1, netcdf: bool = False, overwrite: bool = False,
+            resume: bool = False, max_memory: str | int | None = None, block_pixels: int | None = None,
+            window: tuple[int, int, int, int] | None = None, workers: int = 0, scheduler: str | None = None,
+            client=None, progress: Callable[[int, int], None] | None = None) -> PredictSummary:
     """Dense (per-pixel) offsets of a raster pair from a network, written as an offsets product.
 
     Bands: ``dx``, ``dy`` (pixels), ``sigma_dx``, ``sigma_dy`` (1-sigma uncertainty, pixels) when
     the network predicts it. NaN where either image is nodata.
-    """
-    from sarflow.models import load_model
-    from sarflow.scene.inference import InferenceConfig
 
+    Parameters
+    ----------
+    reference, secondary : path
+        Images (anything `sarflow.io.read_raster` opens); read in windows, never whole.
+    output : path
+        ``.tif`` (tiled GeoTIFF) or ``.nc`` (NetCDF).
+    model : str, path or torch.nn.Module
+        Shipped weights name, an exported weights file, or a network.
+    config : InferenceConfig, optional
+    prior : {"auto", "always", "none"}
+        Coarse tracking pass for large motion (``auto``: used where it finds more than
+        ``prior_threshold_px``).
+    search_radius : int
+        Search radius of that pass, pixels.
+    band : int
+    netcdf : bool
+        Also write a NetCDF beside a GeoTIFF output.
+    overwrite : bool
+        Replace an existing output; refused otherwise, before any work.
+    resume : bool
+        Continue a killed run of the same job from its journal (``.OUT.partial/``); an output that an
+        earlier run finished is left as it is (``skipped``).
+    max_memory : str or int, optional
+        Memory budget (``"2GB"``, bytes); the block size is chosen from it. Default
+        `DEFAULT_MAX_MEMORY`.
+    block_pixels : int, optional
+        Block side in pixels, instead of the largest ``max_memory`` allows.
+    window : (row, col, height, width), optional
+        Process only this part of the pair (the product covers it, georeferenced).
+    workers : int
+        Run the blocks on a local Dask cluster of this many worker processes (0: in this process).
+    scheduler : str, optional
+        Address of a Dask scheduler (``tcp://host:8786``) to run the blocks on.
+    client : distributed.Client, optional
+        A Dask client to use (takes precedence over ``workers`` and ``scheduler``).
+    progress : callable ``(done, total)``, optional
+        Network tiles.
+
+    Returns
+    -------
+    PredictSummary
+
+    Raises
+    ------
+    OutputExistsError
+        The output exists and neither ``overwrite`` nor a finished ``resume``.
+    InputError
+        Bad inputs or settings (nothing is written).
+    """
+    start = time.perf_counter()
     config = config or InferenceConfig()
+    _check_prior_mode(prior)
     output = Path(output)
     if output.suffix.lower() not in (".tif", ".tiff", ".nc"):
         raise InputError(f"{output}: the output must end in .tif or .nc")
-    start = time.perf_counter()
-    ref, sec = open_pair(reference, secondary, band=band)
-    import torch
+    sibling = output.with_suffix(".nc") if netcdf and output.suffix.lower() != ".nc" else None
+    from sarflow.scene.journal import Journal, partial_folder
 
-    device = "cuda" if config.device == "auto" and torch.cuda.is_available() else (
-        "cpu" if config.device == "auto" else config.device)
-    net = load_model(model, device=device)
-    out = predict_arrays(net, ref.data, sec.data, config=config, prior=prior, search_radius=search_radius,
-                         progress=progress)
-    quality = {k: out[k] for k in ("sigma_dx", "sigma_dy") if k in out}
-    product = OffsetProduct(
-        dx=out["dx"], dy=out["dy"], quality=quality,
-        transform=grid_transform(ref.transform, row0=0, col0=0, step=1), crs=ref.crs,
-        metadata={
-            "method": f"sarflow.predict: network {model}",
-            "parameters": {"inference": config.__dict__, "prior": prior, "prior_used": bool(out["prior_used"]),
-                           "search_radius": search_radius},
+    if resume and not overwrite and output.exists() and not partial_folder(output).exists():
+        return PredictSummary(output=output, shape=(0, 0), skipped=True)  # finished by an earlier run
+    for path in (output, sibling):
+        if path is not None:
+            check_writable(path, overwrite=overwrite or resume)
+    budget = parse_memory(max_memory if max_memory is not None else DEFAULT_MAX_MEMORY)
+
+    from sarflow.io.rasters import check_same_grid, describe_raster
+
+    ref_info = describe_raster(reference, band=band)
+    sec_info = describe_raster(secondary, band=band)
+    check_same_grid(ref_info, sec_info)
+    ref_src = RasterSource.open(reference, band=band, window=window)
+    sec_src = RasterSource.open(secondary, band=band, window=window)
+    net = _load(model, config)
+    lattice = lattice_for(net, ref_src.shape, config)
+    bands = _bands_of(net)
+    prior, prior_config = prior_route(net, prior, search_radius)
+    if block_pixels is not None and block_pixels < 16:
+        raise InputError(f"block_pixels must be at least 16 pixels, got {block_pixels}")
+    job_record = {
+        "reference": file_identity(str(reference)), "secondary": file_identity(str(secondary)), "band": band,
+        "window": list(window) if window else None, "model": model_digest(net), "inference": config.__dict__,
+        "prior": prior, "prior_config": prior_config.to_dict(), "prior_threshold_px": prior_threshold_px,
+        "lattice": lattice.to_dict(), "bands": list(bands), "sarflow_version": __version__,
+    }
+    journal = Journal(output, job=job_record, resume=resume)
+
+    def run() -> PredictSummary:
+        stored = journal.load_state("statistics")
+        if stored is None:
+            statistics = scene_statistics(ref_src, sec_src)
+            journal.save_state("statistics", {"mean_std": np.array(statistics, dtype=np.float64)})
+        else:
+            statistics = tuple(float(v) for v in stored["mean_std"])
+        grid = None
+        if prior != "none":
+            stored = journal.load_state("prior")
+            if stored is None:
+                grid = coarse_prior_grid(ref_src, sec_src, config=prior_config)
+                journal.save_state("prior", grid.to_arrays())
+            else:
+                grid = PriorGrid.from_arrays(stored)
+        grid = _decide_prior(grid, prior, prior_threshold_px)
+        if journal.plan is None:
+            # Planned now, with what the passes above left in this process counted in.
+            _release_free_memory()
+            margin = 0 if grid is None else int(math.ceil(grid.max_offset())) + 4
+            side = int(block_pixels) if block_pixels is not None else plan_block_side(net, lattice, config, budget,
+                                                                                   margin=margin)
+            journal.save_plan({"block_side": side})
+        side = int(journal.plan["block_side"])
+        blocks = tuple(split_blocks(lattice.shape, side, side))
+        job = BlockJob(ref_src, sec_src, lattice, blocks, statistics, grid, config, bands)
+
+        finished = journal.finished()
+        todo = [k for k in range(len(blocks)) if k not in finished]
+        total = sum(job.tiles(k) for k in range(len(blocks)))
+        done = sum(job.tiles(k) for k in finished)
+        if progress is not None:
+            progress(done, total)
+
+        def advance(n: int) -> None:
+            nonlocal done
+            done += n
+            if progress is not None:
+                progress(done, total)
+
+        if client is not None or workers or scheduler:
+            from sarflow.scene.dask import run_blocks
+
+            run_blocks(net, job, todo, journal.save, client=client, workers=workers, scheduler=scheduler,
+                       progress=lambda k: advance(job.tiles(k)))
+        else:
+            for k in todo:
+                journal.save(k, compute_block(net, job, k, advance))
+
+        origin = Affine.identity() if ref_info.transform is None else ref_info.transform
+        if window is not None:
+            origin = origin @ Affine.translation(window[1], window[0])
+        metadata = {
+            "method": f"sarflow.predict: network {model if isinstance(model, (str, Path)) else type(model).__name__}",
+            "parameters": {"inference": config.__dict__, "prior": prior, "prior_used": grid is not None,
+                           "search_radius": search_radius, "prior_threshold_px": prior_threshold_px,
+                           "tiles": lattice.to_dict(), "block_side": side, "window": list(window) if window else None},
             "reference": str(reference), "secondary": str(secondary), "sarflow_version": __version__,
             "elapsed_s": f"{time.perf_counter() - start:.3f}",
-        },
-    )
-    write_offsets(product, output)
-    if netcdf and output.suffix.lower() != ".nc":
-        write_offsets(product, output.with_suffix(".nc"))
-    return product
+        }
+        from sarflow.scene.output import write_blocks
+
+        transform = grid_transform(origin, row0=0, col0=0, step=1)
+        for path in (output, sibling):
+            if path is not None:
+                write_blocks(path, shape=lattice.shape, blocks=blocks, load=journal.load, bands=bands,
+                             transform=transform, crs=ref_info.crs, metadata=metadata)
+        journal.discard()
+        return PredictSummary(output=output, shape=lattice.shape, bands=bands, prior_used=grid is not None,
+                              blocks=len(blocks), blocks_resumed=len(finished), block_side=side,
+                              tiles=total - sum(job.tiles(k) for k in finished), seconds=time.perf_counter() - start)
+
+    try:
+        return run()
+    except SarflowError:
+        if not journal.finished():  # refused before any block: nothing worth resuming
+            journal.discard()
+        raise
+
+
+# ----------------------------------------------------------------------------------- many pairs
+
+@dataclass(frozen=True)
+class PairEntry:
+    """One line of a pair list: the two images and the product to write."""
+
+    reference: Path
+    secondary: Path
+    output: Path
+
+
+def read_pair_list(path: str | Path, output_dir: str | Path, *, suffix: str = ".tif") -> list[PairEntry]:
+    """Pairs from a text or CSV file of ``reference,secondary[,output]`` lines.
+
+    Blank lines and lines starting with ``#`` are skipped, and a first line naming the columns
+    (``reference,secondary...``) is a header. Relative image paths are resolved against the list's
+    folder; outputs against ``output_dir``; a missing output is named
+    ``REFSTEM__SECSTEM.tif``. Fields may also be separated by whitespace or semicolons.
+
+    Raises
+    ------
+    InputError
+        A missing file, a line without two images, or two pairs writing one output.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"{path}: no such pair list")
+    base, out_dir = path.parent, Path(output_dir)
+    entries: list[PairEntry] = []
+    text = path.read_text()
+    for number, row in enumerate(csv.reader(_split_lines(text)), start=1):
+        fields = [f.strip() for f in row if f.strip()]
+        if not fields or fields[0].startswith("#"):
+            continue
+        if number == 1 and fields[0].lower() in ("reference", "ref"):
+            continue
+        if len(fields) not in (2, 3):
+            raise InputError(f"{path}, line {number}: expected 'reference,secondary[,output]', got {row}")
+        ref, sec = (Path(f) if Path(f).is_absolute() else base / f for f in fields[:2])
+        if len(fields) == 3:
+            out = Path(fields[2]) if Path(fields[2]).is_absolute() else out_dir / fields[2]
+        else:
+            out = out_dir / f"{Path(fields[0]).stem}__{Path(fields[1]).stem}{suffix}"
+        entries.append(PairEntry(ref, sec, out))
+    if not entries:
+        raise InputError(f"{path}: no pairs listed")
+    outputs = [e.output.resolve() for e in entries]
+    duplicates = sorted({str(o) for o in outputs if outputs.count(o) > 1})
+    if duplicates:
+        raise InputError(f"{path}: several pairs would write {duplicates[0]}; give each an output name")
+    return entries
+
+
+def _split_lines(text: str) -> list[str]:
+    """Lines with whitespace- or semicolon-separated fields turned into commas."""
+    lines = []
+    for line in text.splitlines():
+        stripped = line.strip()
+        if "," not in stripped:
+            stripped = ",".join(stripped.replace(";", " ").split())
+        lines.append(stripped.replace(";", ","))
+    return lines
+
+
+def predict_pairs(pairs: str | Path | Sequence[PairEntry], output_dir: str | Path, *, model="ccressiamnet",
+                  config: InferenceConfig | None = None, overwrite: bool = False, resume: bool = False,
+                  workers: int = 0, scheduler: str | None = None,
+                  on_pair: Callable[[int, int, PairEntry], None] | None = None, **options) -> list[PredictSummary]:
+    """`predict` for many pairs as one job: the network is loaded (and a Dask cluster started) once.
+
+    Parameters
+    ----------
+    pairs : path or sequence of PairEntry
+        A pair list (see `read_pair_list`) or its entries.
+    output_dir : path
+        Folder of the products (must exist).
+    resume : bool
+        Skip pairs whose product is complete and resume the one that was interrupted.
+    on_pair : callable ``(index, count, entry)``, optional
+        Called before each pair starts.
+    **options
+        Further `predict` arguments (prior, max_memory, progress, ...).
+
+    Returns
+    -------
+    list of PredictSummary, one per pair (``skipped`` for products found complete).
+    """
+    config = config or InferenceConfig()
+    output_dir = Path(output_dir)
+    if not output_dir.is_dir():
+        raise InputError(f"{output_dir}: the output folder does not exist (create it first)")
+    entries = read_pair_list(pairs, output_dir) if isinstance(pairs, (str, Path)) else list(pairs)
+    if not (overwrite or resume):
+        for e in entries:  # refuse before any work
+            check_writable(e.output, overwrite=False)
+    from sarflow.io.rasters import describe_raster
+
+    for e in entries:  # every listed image must open before the first pair starts
+        describe_raster(e.reference, band=options.get("band", 1))
+        describe_raster(e.secondary, band=options.get("band", 1))
+    net = _load(model, config)
+    client, cluster = None, None
+    if workers or scheduler:
+        from sarflow.scene.dask import open_client
+
+        client, cluster = open_client(workers=workers, scheduler=scheduler)
+    results = []
+    try:
+        for k, entry in enumerate(entries):
+            if on_pair is not None:
+                on_pair(k, len(entries), entry)
+            results.append(predict(entry.reference, entry.secondary, entry.output, model=net, config=config,
+                                   overwrite=overwrite, resume=resume, client=client, **options))
+    finally:
+        if client is not None:
+            client.close()
+        if cluster is not None:
+            cluster.close()
+    return results

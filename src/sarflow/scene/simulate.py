@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
+import shutil
+import uuid
 from dataclasses import asdict, dataclass, is_dataclass
 from pathlib import Path
 
@@ -11,7 +14,7 @@ from affine import Affine
 
 from sarflow._version import __version__
 from sarflow.errors import InputError
-from sarflow.io.atomic import atomic_path
+from sarflow.io.atomic import check_writable
 from sarflow.io.products import write_geotiff
 
 __all__ = ["SimulationOutputs", "simulate", "scene_transform"]
@@ -68,6 +71,7 @@ def simulate(
     crs: str | None = DEFAULT_CRS,
     origin: tuple[float, float] = DEFAULT_ORIGIN,
     quicklook: bool = True,
+    overwrite: bool = False,
 ) -> SimulationOutputs:
     """Simulate a named scenario and write ``reference.tif``, ``secondary.tif``, ``truth.tif``.
 
@@ -93,10 +97,21 @@ def simulate(
         CRS of map-geometry scenes (ignored for radar geometry, which is written in pixel coordinates).
     origin : (x, y)
         Map coordinates of the upper-left corner.
+    overwrite : bool
+        Replace files of an earlier run in ``output_dir``; without it they are refused
+        (`sarflow.errors.OutputExistsError`) before anything is simulated.
 
     Returns
     -------
     SimulationOutputs
+
+    Raises
+    ------
+    OutputExistsError
+        An output file exists and ``overwrite`` is False.
+    InputError
+        Impossible parameters, an unknown CRS, ``output_dir`` naming a file, or an unusable texture
+        image. Nothing is written then; a run that fails while writing removes what it wrote.
     """
     from sarflow.simulation.geometry import RadarGeometry
     from sarflow.simulation.pair import ImagingConfig, simulate_pair
@@ -104,6 +119,13 @@ def simulate(
     from sarflow.simulation.textures import texture_from_image
 
     spec = get_scenario(scenario)
+    out = Path(output_dir)
+    names = ["reference.tif", "secondary.tif", "truth.tif", "scenario.json"] + (["quicklook.png"] if quicklook else [])
+    if out.exists() and not out.is_dir():
+        raise InputError(f"{out} is a file; the output must be a folder (created if missing)")
+    if out.is_dir():
+        for name in names:
+            check_writable(out / name, overwrite=overwrite)
     shape = (int(size), int(size)) if np.isscalar(size) else tuple(int(v) for v in size)
     geometry = geometry if geometry is not None else RadarGeometry(**spec.geometry_defaults)
     imaging = imaging if imaging is not None else ImagingConfig()
@@ -120,17 +142,19 @@ def simulate(
     else:
         tex = texture
 
-    pair = simulate_pair(field, shape=shape, imaging=imaging, texture=tex, texture_contrast=texture_contrast,
-                         seed=seed)
     transform = scene_transform(geometry, origin=origin)
     crs_out = None
     if transform is not None and crs is not None:
+        import rasterio
         from rasterio.crs import CRS
 
         try:
-            crs_out = CRS.from_user_input(crs)
+            with rasterio.Env():  # GDAL's messages become the exception, not extra lines on stderr
+                crs_out = CRS.from_user_input(crs)
         except Exception as exc:
             raise InputError(f"unknown CRS {crs!r} ({exc})") from exc
+    pair = simulate_pair(field, shape=shape, imaging=imaging, texture=tex, texture_contrast=texture_contrast,
+                         seed=seed)
 
     meta = {
         "scenario": scenario,
@@ -144,23 +168,40 @@ def simulate(
         "sarflow_version": __version__,
         "offset_convention": "a feature at reference (row, col) lies at (row + dy, col + dx) in the secondary",
     }
-    out = Path(output_dir)
+    created = [p for p in [*reversed(out.parents), out] if not p.exists()]
     out.mkdir(parents=True, exist_ok=True)
-    tags = {"method": "sarflow.simulate", "scenario": scenario, "parameters": json.dumps(meta)}
-    ref_path = write_geotiff(out / "reference.tif", {"amplitude": pair.reference}, transform=transform, crs=crs_out,
-                             tags={**tags, "date": "reference"})
-    sec_path = write_geotiff(out / "secondary.tif", {"amplitude": pair.secondary}, transform=transform, crs=crs_out,
-                             tags={**tags, "date": "secondary"})
-    truth_path = write_geotiff(out / "truth.tif", {"dx": pair.dx, "dy": pair.dy}, transform=transform, crs=crs_out,
-                               tags={**tags, "reference": "reference.tif", "secondary": "secondary.tif"})
-    meta_path = out / "scenario.json"
-    with atomic_path(meta_path) as tmp:
-        tmp.write_text(json.dumps(meta, indent=2) + "\n")
-    ql = None
-    if quicklook:
-        from sarflow.io.quicklook import save_pair_quicklook
+    # Everything is written into a staging folder beside the outputs, then renamed into place: an
+    # interrupted or failed run leaves no half scene (nor half of a replaced one).
+    staging = out / f".simulate-{uuid.uuid4().hex[:8]}"
+    try:
+        staging.mkdir()
+        tags = {"method": "sarflow.simulate", "scenario": scenario, "parameters": json.dumps(meta)}
+        write_geotiff(staging / "reference.tif", {"amplitude": pair.reference}, transform=transform, crs=crs_out,
+                      tags={**tags, "date": "reference"})
+        write_geotiff(staging / "secondary.tif", {"amplitude": pair.secondary}, transform=transform, crs=crs_out,
+                      tags={**tags, "date": "secondary"})
+        write_geotiff(staging / "truth.tif", {"dx": pair.dx, "dy": pair.dy}, transform=transform, crs=crs_out,
+                      tags={**tags, "reference": "reference.tif", "secondary": "secondary.tif"})
+        (staging / "scenario.json").write_text(json.dumps(meta, indent=2) + "\n")
+        if quicklook:
+            from sarflow.io.quicklook import save_pair_quicklook
 
-        ql = save_pair_quicklook(out / "quicklook.png", pair.reference, pair.secondary, pair.dx, pair.dy,
-                                 title=f"{scenario}: {spec.summary} (seed {seed})")
+            save_pair_quicklook(staging / "quicklook.png", pair.reference, pair.secondary, pair.dx, pair.dy,
+                                title=f"{scenario}: {spec.summary} (seed {seed})")
+        for name in names:
+            os.replace(staging / name, out / name)
+    except BaseException:
+        if created:  # the output folder is new: remove it, and any parent folders made for it
+            shutil.rmtree(out, ignore_errors=True)
+            for folder in reversed(created[:-1]):
+                try:
+                    folder.rmdir()
+                except OSError:
+                    break
+        raise
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    ref_path, sec_path, truth_path, meta_path = (out / n for n in names[:4])
+    ql = out / "quicklook.png" if quicklook else None
     return SimulationOutputs(reference=ref_path, secondary=sec_path, truth=truth_path, metadata=meta_path,
                              quicklook=ql)

@@ -10,7 +10,8 @@ import numpy as np
 from affine import Affine
 
 from sarflow._version import __version__
-from sarflow.errors import InputError
+from sarflow.errors import InputError, RasterFormatError, SarflowError
+from sarflow.io.atomic import check_writable
 from sarflow.io.products import OffsetProduct, grid_transform, read_offsets, write_offsets
 from sarflow.io.rasters import open_pair
 
@@ -80,6 +81,10 @@ def track(
     band: int = 1,
     netcdf: bool = False,
     progress: Callable[[int, int], None] | None = None,
+    overwrite: bool = False,
+    resume: bool = False,
+    max_memory: str | int | None = None,
+    block_pixels: int | None = None,
 ) -> OffsetProduct:
     """Multi-kernel offset tracking of a raster pair, written as an offsets product.
 
@@ -98,11 +103,28 @@ def track(
     netcdf : bool
         Also write a NetCDF beside a GeoTIFF output (same name, ``.nc``).
     progress : callable ``(done, total)``, optional
+    overwrite : bool
+        Replace an existing output; without it an existing output is refused before any work.
+    resume : bool
+        Continue an interrupted block-by-block run of the same job (its ``.OUT.partial`` folder).
+    max_memory : str or int, optional
+        Memory budget (``"4GB"`` by default); a scene whose tracking would exceed it is tracked in
+        blocks (`sarflow.scene.track_blocks`), reading only a window of the pair at a time.
+    block_pixels : int, optional
+        Track in blocks of about this many pixels a side whatever the scene's size.
 
     Returns
     -------
     OffsetProduct
         What was written.
+
+    Raises
+    ------
+    OutputExistsError
+        The output (or its NetCDF sibling) exists and ``overwrite`` is False.
+    InputError
+        A missing output folder, unreadable or mismatched images, impossible settings, a prior
+        that does not fit the pair. Nothing is written then.
     """
     from sarflow.tracking import TrackConfig, track_offsets
 
@@ -110,31 +132,56 @@ def track(
     output = Path(output)
     if output.suffix.lower() not in (".tif", ".tiff", ".nc"):
         raise InputError(f"{output}: the output must end in .tif or .nc")
+    sibling = output.with_suffix(".nc") if netcdf and output.suffix.lower() != ".nc" else None
+    for path in (output, sibling):
+        if path is not None:
+            check_writable(path, overwrite=overwrite)
     start = time.perf_counter()
-    ref, sec = open_pair(reference, secondary, band=band)
+    from sarflow.io.rasters import check_same_grid, describe_raster
+    from sarflow.scene.blocks import DEFAULT_MAX_MEMORY, parse_memory
+    from sarflow.scene.track_blocks import needs_blocks, track_in_blocks
+
+    budget = parse_memory(max_memory if max_memory is not None else DEFAULT_MAX_MEMORY)
+    ref_info = describe_raster(reference, band=band)
+    check_same_grid(ref_info, describe_raster(secondary, band=band))
+    blocked = resume or block_pixels is not None or needs_blocks(ref_info.shape, budget)
+    if not blocked:
+        ref, sec = open_pair(reference, secondary, band=band)
 
     prior_dx = prior_dy = None
     if prior is not None:
         from sarflow.tracking import grid_coordinates
 
-        prior_product = read_offsets(prior)
-        if prior_product.crs is not None and ref.crs is not None and prior_product.crs != ref.crs:
+        prior_product = _read_prior(prior)
+        if prior_product.crs is not None and ref_info.crs is not None and prior_product.crs != ref_info.crs:
             raise InputError(f"prior {prior} is in {prior_product.crs.to_string()} but the reference is in "
-                             f"{ref.crs.to_string()}; reproject the prior first")
-        rows, cols = grid_coordinates(ref.data.shape, config.step)
-        prior_dx, prior_dy = resample_prior(prior_product, rows=rows, cols=cols, reference_transform=ref.transform)
+                             f"{ref_info.crs.to_string()}; reproject the prior first")
+        rows, cols = grid_coordinates(ref_info.shape, config.step)
+        prior_dx, prior_dy = resample_prior(prior_product, rows=rows, cols=cols,
+                                            reference_transform=ref_info.transform)
         if not np.isfinite(prior_dx).any():
             raise InputError(f"prior {prior} does not overlap the reference image")
 
-    result = track_offsets(ref.data, sec.data, config=config, prior_dx=prior_dx, prior_dy=prior_dy,
-                           progress=progress)
-    transform = grid_transform(ref.transform, row0=result.row0, col0=result.col0, step=result.step)
+    journal = None
+    if blocked:
+        from sarflow.scene.journal import file_identity
+
+        points = None if block_pixels is None else max(1, block_pixels // config.step // config.coarse_factor) * \
+            config.coarse_factor
+        result, journal = track_in_blocks(reference, secondary, output, config=config, band=band, prior_dx=prior_dx,
+                                          prior_dy=prior_dy, budget=budget, block_points=points, resume=resume,
+                                          prior_identity=None if prior is None else file_identity(str(prior)),
+                                          progress=progress)
+    else:
+        result = track_offsets(ref.data, sec.data, config=config, prior_dx=prior_dx, prior_dy=prior_dy,
+                               progress=progress)
+    transform = grid_transform(ref_info.transform, row0=result.row0, col0=result.col0, step=result.step)
     product = OffsetProduct(
         dx=result.dx,
         dy=result.dy,
         quality=dict(result.quality),
         transform=transform,
-        crs=ref.crs,
+        crs=ref_info.crs,
         metadata={
             "method": "sarflow.track: multi-kernel normalized cross-correlation",
             "parameters": config.to_dict(),
@@ -148,6 +195,22 @@ def track(
         },
     )
     write_offsets(product, output)
-    if netcdf and output.suffix.lower() != ".nc":
-        write_offsets(product, output.with_suffix(".nc"))
+    if sibling is not None:
+        try:
+            write_offsets(product, sibling)
+        except BaseException:
+            output.unlink(missing_ok=True)  # both files or neither
+            raise
+    if journal is not None:
+        journal.discard()
     return product
+
+
+def _read_prior(path: str | Path) -> OffsetProduct:
+    """`read_offsets`, with any reader failure reported as a `RasterFormatError` naming the file."""
+    try:
+        return read_offsets(path)
+    except SarflowError:
+        raise
+    except Exception as exc:
+        raise RasterFormatError(f"prior {path}: cannot be read as an offsets product ({exc})") from exc

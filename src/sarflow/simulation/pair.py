@@ -37,7 +37,7 @@ from sarflow.errors import InputError
 from sarflow.simulation.fields import OffsetField
 from sarflow.simulation.speckle import SpeckleSpectrum
 from sarflow.simulation.textures import Texture, make_texture
-from sarflow.simulation.warp import invert_motion, remap_complex
+from sarflow.simulation.warp import SamplePositions, invert_gridded_motion, invert_motion
 
 __all__ = ["ImagingConfig", "SimulatedPair", "simulate_pair"]
 
@@ -190,15 +190,11 @@ def simulate_pair(
     if exact_motion:
         def motion(r, c):
             return field.offsets_px(r - pad, c - pad, (h, w))
-    else:
-        stacked = np.ascontiguousarray(np.stack([edx, edy], axis=-1), dtype=np.float32)
 
-        def motion(r, c):
-            u = cv2.remap(stacked, c.astype(np.float32), r.astype(np.float32), cv2.INTER_LINEAR,
-                          borderMode=cv2.BORDER_REPLICATE)
-            return u[..., 0], u[..., 1]
-    g_r, g_c = invert_motion(motion, out_r, out_c)
-    g_r32, g_c32 = g_r.astype(np.float32), g_c.astype(np.float32)
+        g_r, g_c = invert_motion(motion, out_r, out_c)
+        g_r32, g_c32 = g_r.astype(np.float32), g_c.astype(np.float32)
+    else:
+        g_r32, g_c32 = invert_gridded_motion(edx, edy, out_r, out_c)
 
     # Backscatter on the extended grid; the secondary sees it where its ground came from.
     if isinstance(texture, Texture):
@@ -220,7 +216,8 @@ def simulate_pair(
     gamma = float(imaging.coherence)
     fresh = np.float32(math.sqrt(max(0.0, 1.0 - gamma * gamma)))
     # Lanczos-4 keeps the moved complex field within ~1 % of an exact Fourier shift (cubic: 2-3 %).
-    fine_r, fine_c = g_r32 * F, g_c32 * F
+    # Every look samples the fine grid at the same positions: convert them to OpenCV's maps once.
+    fine = SamplePositions(g_r32 * F, g_c32 * F)
 
     point_ref = point_sec = None
     if len(tex.points):
@@ -230,7 +227,7 @@ def simulate_pair(
         phase = np.exp(2j * np.pi * rng.uniform(size=len(pr)))
         pspec = spectrum.point_coefficients(pr, pc, pa * clutter * phase)
         point_ref = spectrum.synthesise(pspec, 1)[inner]
-        point_sec = remap_complex(spectrum.synthesise(pspec, F), fine_r, fine_c, interpolation="lanczos")
+        point_sec = fine.remap_complex(spectrum.synthesise(pspec, F), interpolation="lanczos")
 
     noise_amp = 0.0 if math.isinf(imaging.snr_db) else float(10 ** (-imaging.snr_db / 20.0))
     noise = SpeckleSpectrum((h, w), 1.0 / imaging.resolution_px, hamming=imaging.hamming) if noise_amp else None
@@ -243,7 +240,7 @@ def simulate_pair(
         if fresh > 0:
             zs += fresh * spectrum.coefficients(rng)
         c_ref = amp_ref * spectrum.synthesise(z1, 1)[inner]
-        c_sec = amp_sec * remap_complex(spectrum.synthesise(zs, F), fine_r, fine_c, interpolation="lanczos")
+        c_sec = amp_sec * fine.remap_complex(spectrum.synthesise(zs, F), interpolation="lanczos")
         if point_ref is not None:
             c_ref += point_ref
             c_sec += point_sec

@@ -23,6 +23,7 @@ doi:10.1109/LGRS.2004.843203.
 
 from __future__ import annotations
 
+import cv2
 import numpy as np
 import scipy.fft as sfft
 
@@ -180,7 +181,14 @@ class SpeckleSpectrum:
         ny, nx = self.shape
         u = np.exp(-2j * np.pi * np.outer(rows, self.ky) / ny) * np.asarray(amplitudes)[:, None]
         v = np.exp(-2j * np.pi * np.outer(cols, self.kx) / nx)
-        spec = (u.T @ v) * (np.outer(self.wy, self.wx) * self._point_norm)
+        # sum_p u[p, k] v[p, l] as one real product (OpenCV's, single-threaded in a worker, rather than
+        # a BLAS whose idle threads spin on the other cores): with u = a + ib, v = c + id,
+        # [a; b]^T [c, d; -d, c] = [ac - bd, ad + bc] (real and imaginary parts side by side).
+        left = np.concatenate([u.real, u.imag])
+        right = np.block([[v.real, v.imag], [-v.imag, v.real]])
+        product = cv2.gemm(left, right, 1.0, None, 0.0, flags=cv2.GEMM_1_T)
+        spec = (product[:, : self.kx.size] + 1j * product[:, self.kx.size :]) * (
+            np.outer(self.wy, self.wx) * self._point_norm)
         return spec.astype(np.complex64)
 
     def synthesise(self, coefficients: np.ndarray, factor: int = 1) -> np.ndarray:
@@ -191,7 +199,10 @@ class SpeckleSpectrum:
         ny, nx = self.shape[0] * factor, self.shape[1] * factor
         spec = np.zeros((ny, nx), dtype=np.complex64)
         spec[np.ix_(self.ky % ny, self.kx % nx)] = coefficients
-        return sfft.ifft2(spec, norm="forward", workers=1, overwrite_x=True).astype(np.complex64, copy=False)
+        # OpenCV's transform of the (real, imaginary) channel view: about twice as fast as pocketfft here.
+        # An unscaled inverse transform is numpy's norm="forward" inverse.
+        field = cv2.dft(spec.view(np.float32).reshape(ny, nx, 2), flags=cv2.DFT_INVERSE | cv2.DFT_COMPLEX_OUTPUT)
+        return field.view(np.complex64).reshape(ny, nx)
 
 
 def sample_coherence(a: np.ndarray, b: np.ndarray) -> float:

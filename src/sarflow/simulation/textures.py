@@ -21,6 +21,7 @@ smoothed away and fresh, physically consistent speckle is simulated on top.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import cv2
@@ -50,10 +51,24 @@ class Texture:
     points: np.ndarray
 
 
+@functools.lru_cache(maxsize=16)
 def _radial_frequency(shape: tuple[int, int]) -> np.ndarray:
+    """|f| in cycles per pixel on the half spectrum of `scipy.fft.rfft2` of ``shape``, float32 (read-only)."""
     fy = sfft.fftfreq(shape[0]).astype(np.float32)[:, None]
     fx = sfft.rfftfreq(shape[1]).astype(np.float32)[None, :]
-    return np.sqrt(fx * fx + fy * fy)
+    k = np.sqrt(fx * fx + fy * fy)
+    k.setflags(write=False)
+    return k
+
+
+def _filtered_noise(shape: tuple[int, int], rng: np.random.Generator, amp: np.ndarray) -> np.ndarray:
+    """White noise shaped by the spectral amplitude ``amp`` and scaled to unit variance, float32."""
+    noise = rng.standard_normal(shape, dtype=np.float32)
+    field = sfft.irfft2(sfft.rfft2(noise, workers=1) * amp, s=shape, workers=1)
+    std = field.std()
+    if std > 0:
+        np.divide(field, std, out=field)
+    return field.astype(np.float32, copy=False)
 
 
 def power_law_field(shape: tuple[int, int], rng: np.random.Generator, *, beta: float = 3.0, min_period_px: float = 2.0) -> np.ndarray:
@@ -61,14 +76,11 @@ def power_law_field(shape: tuple[int, int], rng: np.random.Generator, *, beta: f
 
     Returns an ndarray of ``shape``, float32.
     """
-    k = _radial_frequency(shape)
+    k = _radial_frequency(tuple(shape))
     amp = np.zeros(k.shape, dtype=np.float32)
     ok = (k > 0) & (k <= 1.0 / min_period_px)
     amp[ok] = k[ok] ** (-beta / 2)
-    noise = rng.standard_normal(shape, dtype=np.float32)
-    field = sfft.irfft2(sfft.rfft2(noise, workers=1) * amp, s=shape, workers=1)
-    std = field.std()
-    return (field / std if std > 0 else field).astype(np.float32)
+    return _filtered_noise(shape, rng, amp)
 
 
 def gaussian_field(shape: tuple[int, int], rng: np.random.Generator, *, correlation_px: float) -> np.ndarray:
@@ -78,12 +90,10 @@ def gaussian_field(shape: tuple[int, int], rng: np.random.Generator, *, correlat
     """
     if correlation_px <= 0:
         raise InputError(f"correlation_px must be positive, got {correlation_px}")
-    k = _radial_frequency(shape)
-    amp = np.exp(-((np.pi * correlation_px * k) ** 2)).astype(np.float32)  # sqrt of the covariance's spectrum
-    noise = rng.standard_normal(shape, dtype=np.float32)
-    field = sfft.irfft2(sfft.rfft2(noise, workers=1) * amp, s=shape, workers=1)
-    std = field.std()
-    return (field / std if std > 0 else field).astype(np.float32)
+    k = _radial_frequency(tuple(shape))
+    # The square root of the covariance's spectrum.
+    amp = np.exp(-((np.pi * correlation_px * k) ** 2)).astype(np.float32, copy=False)
+    return _filtered_noise(shape, rng, amp)
 
 
 def _fractal(shape, rng, contrast: float) -> np.ndarray:
@@ -92,9 +102,9 @@ def _fractal(shape, rng, contrast: float) -> np.ndarray:
 
 def _stripes(shape, rng, contrast: float) -> np.ndarray:
     h, w = shape
-    yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
     angle = rng.uniform(0, np.pi)
-    across = xx * np.cos(angle) + yy * np.sin(angle)
+    cols, rows = np.arange(w, dtype=np.float32)[None, :], np.arange(h, dtype=np.float32)[:, None]
+    across = cols * np.cos(angle) + rows * np.sin(angle)
     # Irregular spacing (8-20 px) and bending of the crevasse field.
     spacing = rng.uniform(8.0, 20.0)
     bend = gaussian_field(shape, rng, correlation_px=max(h, w) / 6) * spacing * 1.5

@@ -7,12 +7,33 @@ from pathlib import Path
 
 from sarflow._version import __version__
 from sarflow.errors import InputError
-from sarflow.io.atomic import atomic_path
+from sarflow.io.atomic import atomic_path, check_writable
 
 __all__ = ["export_model"]
 
 
-def _card(name: str, state: dict, extra_metrics: dict | None, size_bytes: int) -> str:
+def _plain(value, where: str = "weights"):
+    """``value`` as tensors, dicts, lists, tuples, strings, numbers, booleans and None only.
+
+    These are what ``torch.load(..., weights_only=True)`` accepts; NumPy scalars become
+    Python numbers. Anything else is refused rather than pickled.
+    """
+    import numpy as np
+    import torch
+
+    if value is None or isinstance(value, (bool, int, float, str, torch.Tensor)):
+        return value
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, dict):
+        return {str(k): _plain(v, f"{where}[{k!r}]") for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        items = [_plain(v, f"{where}[{i}]") for i, v in enumerate(value)]
+        return items if isinstance(value, list) else tuple(items)
+    raise InputError(f"{where} holds a {type(value).__name__}, which a weights file may not contain")
+
+
+def _card(name: str, state: dict, extra_metrics: dict | None, size_bytes: int, sha256: str = "") -> str:
     config = state["train_config"]
     best = state.get("best", {})
     recipe = config.get("recipe", {})
@@ -44,12 +65,35 @@ def _card(name: str, state: dict, extra_metrics: dict | None, size_bytes: int) -
             lines.append(f"| {key} | {value:.4f} |" if isinstance(value, float) else f"| {key} | {value} |")
     if extra_metrics:
         lines += ["", "Held-out test set (benchmark):", "", "```", json.dumps(extra_metrics, indent=2), "```"]
-    lines += ["", f"Exported by sarflow {__version__}.", ""]
+    lines += ["", f"Exported by sarflow {__version__}."]
+    if sha256:
+        lines += ["", f"SHA-256 of `{name}.pt`: `{sha256}` (also in `checksums.json`, checked when the weights load)."]
+    lines += [""]
     return "\n".join(lines)
 
 
-def export_model(checkpoint: str | Path, output: str | Path, *, extra_metrics: dict | None = None) -> Path:
+def _calibration(state: dict) -> float:
+    """Sigma scale of the checkpoint's network on its own validation pairs (`sarflow.training.loop.sigma_scale`)."""
+    from sarflow.nn import model_from_config
+    from sarflow.training.loop import TrainConfig, sigma_scale, validation_set
+
+    config = TrainConfig.from_dict(state["train_config"])
+    model = model_from_config(state["model_config"])
+    model.load_state_dict(state["model_state"])
+    if not getattr(model, "uncertainty", False) or config.dataset:
+        return 1.0
+    data = validation_set(config.recipe, config.validation_size, prior=config.prior)
+    return sigma_scale(model, data, precision=config.precision)
+
+
+def export_model(checkpoint: str | Path, output: str | Path, *, extra_metrics: dict | None = None,
+                 overwrite: bool = False, calibrate: bool = True) -> Path:
     """Write ``output`` (``NAME.pt``: float16 weights + network config) and ``NAME.md`` beside it.
+
+    The weights file holds only tensors, dicts, lists, strings and numbers, so it loads with
+    ``torch.load(..., weights_only=True)``; its SHA-256 goes into the card and into
+    ``checksums.json`` in the same folder (other entries kept), which `sarflow.models.load_model`
+    checks.
 
     Parameters
     ----------
@@ -59,22 +103,45 @@ def export_model(checkpoint: str | Path, output: str | Path, *, extra_metrics: d
         Target ``.pt`` file (e.g. ``src/sarflow/models/ccressiamnet.pt``).
     extra_metrics : dict, optional
         Further metrics for the card (e.g. the held-out benchmark's).
+    overwrite : bool
+        Replace existing weights and card; without it they are refused before any work.
+    calibrate : bool
+        Fit the factor that calibrates the network's sigma on the run's validation pairs (stored as
+        ``sigma_scale``; `sarflow.models.load_model` applies it), for simulated-data runs.
+
+    Raises
+    ------
+    OutputExistsError
+        The weights or the card exist and ``overwrite`` is False.
+    InputError
+        A missing output folder, an output not ending in ``.pt``, or a checkpoint that is not a
+        sarflow training checkpoint.
     """
     import torch
+
+    from sarflow.models import load_data_file, record_checksum
 
     checkpoint, output = Path(checkpoint), Path(output)
     if output.suffix != ".pt":
         raise InputError(f"{output}: weights must be written to a .pt file")
-    try:
-        state = torch.load(checkpoint, map_location="cpu", weights_only=False)
-    except Exception as exc:
-        raise InputError(f"{checkpoint}: cannot be read as a training checkpoint ({exc})") from exc
+    for path in (output, output.with_suffix(".md")):
+        check_writable(path, overwrite=overwrite)
+    if not checkpoint.is_file():
+        raise InputError(f"{checkpoint}: no such checkpoint file")
+    state = load_data_file(checkpoint, what="a training checkpoint")
     if not isinstance(state, dict) or state.get("format") != "sarflow-checkpoint-1":
         raise InputError(f"{checkpoint}: not a sarflow training checkpoint")
+    missing = [k for k in ("model_config", "model_state", "train_config", "step") if k not in state]
+    if missing or not isinstance(state["model_state"], dict) or not all(
+            isinstance(v, torch.Tensor) for v in state["model_state"].values()):
+        raise InputError(f"{checkpoint}: incomplete training checkpoint (missing {', '.join(missing) or 'weights'})")
     weights = {k: v.half() if v.is_floating_point() else v for k, v in state["model_state"].items()}
     state["parameters"] = int(sum(v.numel() for k, v in state["model_state"].items()
                                   if v.is_floating_point() and "running" not in k and "num_batches" not in k))
-    shipped = {
+    scale = _calibration(state) if calibrate else 1.0
+    state.setdefault("best", {})
+    state["best"] = {**state["best"], "sigma_scale": scale}
+    shipped = _plain({
         "format": "sarflow-weights-1",
         "model_config": state["model_config"],
         "state_dict": weights,
@@ -83,11 +150,14 @@ def export_model(checkpoint: str | Path, output: str | Path, *, extra_metrics: d
         "step": state["step"],
         "best": state.get("best", {}),
         "wall_seconds": state.get("wall_seconds", 0.0),
+        "sigma_scale": scale,
         "sarflow_version": __version__,
-    }
+    })
     with atomic_path(output) as tmp:
         torch.save(shipped, tmp)
-    card = _card(output.stem, state, extra_metrics, output.stat().st_size)
+        torch.load(tmp, map_location="cpu", weights_only=True)  # the format promise, checked before the rename
+    sha256 = record_checksum(output)
+    card = _card(output.stem, state, extra_metrics, output.stat().st_size, sha256)
     with atomic_path(output.with_suffix(".md")) as tmp:
         tmp.write_text(card)
     return output

@@ -23,10 +23,10 @@ import torch
 from sarflow.errors import InputError
 from sarflow.io.atomic import atomic_path
 from sarflow.training.augment import augment_batch
-from sarflow.training.synthetic import SEED_RANGES, SyntheticRecipe, make_sample
+from sarflow.training.synthetic import SEED_RANGES, SyntheticRecipe, make_sample, with_prior
 
 __all__ = ["TrainConfig", "TrainResult", "train", "select_device", "batch_seeds", "validation_set", "evaluate_model",
-           "to_tensors", "forward_pair"]
+           "to_tensors", "forward_pair", "sigma_scale"]
 
 
 @dataclass(frozen=True)
@@ -70,6 +70,12 @@ class TrainConfig:
     loader_workers : int
         Processes simulating batches ahead of the optimiser (0 = in the training process).
     augment : bool
+    prior : bool
+        Train on the residual problem left by the multi-kernel tracker's dense prior
+        (`sarflow.tracking.prior`, the paper's tracking-as-preprocessing route): the secondary is
+        resampled by the prior and the target is the residual; inference must then do the same
+        (recorded in the exported weights). Validation metrics are then those of the residual,
+        i.e. of the recomposed offsets; the step-0 row of the history is the tracker prior alone.
     """
 
     model: str = "ccressiamnet"
@@ -82,7 +88,7 @@ class TrainConfig:
     weight_decay: float = 1e-4
     warmup_steps: int = 300
     huber_delta: float = 0.1
-    nll_weight: float = 0.05
+    nll_weight: float = 0.01
     pyramid_weight: float = 0.5
     eval_every: int = 500
     validation_size: int = 48
@@ -92,6 +98,7 @@ class TrainConfig:
     channels_last: bool = True
     loader_workers: int = 1
     augment: bool = True
+    prior: bool = False
 
     def __post_init__(self):
         if self.steps < 1 or self.batch_size < 1 or self.eval_every < 1:
@@ -100,6 +107,8 @@ class TrainConfig:
             raise InputError(f"precision must be 'bf16' or 'fp32', got {self.precision!r}")
         if not self.learning_rate > 0:
             raise InputError("learning_rate must be positive")
+        if self.prior and self.dataset:
+            raise InputError("prior=True trains on simulated pairs only (tile datasets carry no prior)")
 
     def to_dict(self) -> dict:
         d = asdict(self)
@@ -156,31 +165,44 @@ def _stack(samples) -> dict[str, torch.Tensor]:
 class _SyntheticBatches(torch.utils.data.Dataset):
     """Batch ``k`` of a run, simulated on demand (map-style, so workers can prefetch in order)."""
 
-    def __init__(self, recipe: SyntheticRecipe, seed: int, batch_size: int, start: int, stop: int):
+    def __init__(self, recipe: SyntheticRecipe, seed: int, batch_size: int, start: int, stop: int,
+                 prior: bool = False):
         self.recipe, self.seed, self.batch_size, self.start, self.stop = recipe, seed, batch_size, start, stop
+        self.prior = prior
 
     def __len__(self):
         return self.stop - self.start
 
     def __getitem__(self, k):
         seeds = batch_seeds(self.seed, self.start + k, self.batch_size)
-        return _stack([_robust_sample(self.recipe, s) for s in seeds])
+        return _stack([_robust_sample(self.recipe, s, prior=self.prior) for s in seeds])
 
 
-def _robust_sample(recipe: SyntheticRecipe, seed: int):
+def _configure_loader_worker(_worker_id: int) -> None:
+    """One OpenCV thread and a memory allocator that keeps freed pages (see `configure_worker`)."""
+    from sarflow.simulation.workers import configure_worker
+
+    configure_worker()
+
+
+def _robust_sample(recipe: SyntheticRecipe, seed: int, *, prior: bool = False):
     """`make_sample`, or (should a random draw be physically invalid) the next seed: still deterministic."""
-    for attempt in range(8):
+    for attempt in range(9):
         try:
-            return make_sample(recipe, seed + attempt)
+            sample = make_sample(recipe, seed + attempt)
+            return with_prior(sample) if prior else sample
         except InputError:
-            continue
-    return make_sample(recipe, seed + 8)
+            if attempt == 8:
+                raise
+    raise AssertionError("unreachable")  # pragma: no cover
 
 
-def validation_set(recipe: SyntheticRecipe, size: int, *, split: str = "validation") -> dict[str, torch.Tensor]:
+def validation_set(recipe: SyntheticRecipe, size: int, *, split: str = "validation",
+                   prior: bool = False) -> dict[str, torch.Tensor]:
     """Fixed pairs from a seed range never used for training (``validation`` or ``test``)."""
     lo, _ = SEED_RANGES[split]
-    return _stack([make_sample(recipe, lo + i) for i in range(size)])
+    samples = [make_sample(recipe, lo + i) for i in range(size)]
+    return _stack([with_prior(s) for s in samples] if prior else samples)
 
 
 def to_tensors(batch: dict, device: torch.device, channels_last: bool):
@@ -226,18 +248,51 @@ def evaluate_model(model, data: dict, *, device, precision: str = "bf16", channe
         preds.append(offsets.cpu())
         if log_var is not None:
             logs.append(log_var.cpu())
-    pred = torch.cat(preds)
-    target = torch.nan_to_num(data["target"])
-    mask = data["mask"]
-    metrics = flow_metrics(pred, target, mask)
-    metrics["loss"] = float(masked_huber_loss(pred, target, mask))
+    metrics = _metrics_of(torch.cat(preds), data)
     if logs:
         log_var = torch.cat(logs)
-        err = (pred - target).abs()
+        err = (torch.cat(preds) - torch.nan_to_num(data["target"])).abs()
+        mask = data["mask"]
         sigma = torch.exp(0.5 * log_var)
         inside = (err <= sigma) & mask.expand_as(err)
         metrics["within_1_sigma"] = float(inside.sum() / mask.expand_as(err).sum().clamp_min(1))
     model.train()
+    return metrics
+
+
+@torch.no_grad()
+def sigma_scale(model, data: dict, *, device=None, precision: str = "bf16", batch_size: int = 8) -> float:
+    """Factor that calibrates a network's sigma on ``data``: 68.27 % of ``|error|`` within ``factor * sigma``.
+
+    The log-variance head learns the shape of the uncertainty (where errors are large); one global
+    factor, fitted on validation pairs (never trained on), sets its scale, as temperature scaling
+    does for classifiers. Returns 1.0 for a network without uncertainty.
+    """
+    device = device or torch.device("cpu")
+    model.eval()
+    ratios = []
+    n = data["reference"].shape[0]
+    for i in range(0, n, batch_size):
+        part = {k: v[i : i + batch_size] for k, v in data.items()}
+        ref, sec, target, mask = to_tensors(part, device, False)
+        offsets, log_var, _ = forward_pair(model, ref, sec, device=device, precision=precision)
+        if log_var is None:
+            return 1.0
+        ratio = (offsets - target).abs() / torch.exp(0.5 * log_var)
+        ratios.append(ratio[mask.expand_as(ratio)].cpu())
+    values = torch.cat(ratios)
+    if values.numel() == 0:
+        return 1.0
+    return float(torch.quantile(values[:1_000_000].double(), 0.6827))
+
+
+def _metrics_of(pred: torch.Tensor, data: dict) -> dict:
+    from sarflow.nn import flow_metrics, masked_huber_loss
+
+    target = torch.nan_to_num(data["target"])
+    mask = data["mask"]
+    metrics = flow_metrics(pred, target, mask)
+    metrics["loss"] = float(masked_huber_loss(pred, target, mask))
     return metrics
 
 
@@ -339,7 +394,9 @@ def train(config: TrainConfig, directory: str | Path, *, resume: bool = True, de
     step, best, history, wall_before = 0, {}, [], 0.0
     last = directory / "last.pt"
     if resume and last.exists():
-        state = torch.load(last, map_location=dev, weights_only=False)
+        from sarflow.models import load_data_file  # torch.load(weights_only=True), errors naming the file
+
+        state = load_data_file(last, map_location=dev, what="a training checkpoint")
         saved = TrainConfig.from_dict(state["train_config"])
         if replace(saved, steps=config.steps, patience=config.patience) != config:
             raise InputError(f"{last} was written by a different configuration; use another directory or "
@@ -360,12 +417,20 @@ def train(config: TrainConfig, directory: str | Path, *, resume: bool = True, de
         batches = TileBatches(tiles, config.seed, config.batch_size, step, config.steps,
                               skip=config.validation_size)
     else:
-        val = validation_set(config.recipe, config.validation_size)
-        batches = _SyntheticBatches(config.recipe, config.seed, config.batch_size, step, config.steps)
+        val = validation_set(config.recipe, config.validation_size, prior=config.prior)
+        batches = _SyntheticBatches(config.recipe, config.seed, config.batch_size, step, config.steps,
+                                    prior=config.prior)
+    if not history and config.prior:
+        # The baseline the network must beat: the tracker prior alone (zero residual).
+        zero = {k: v for k, v in val.items()}
+        metrics = _metrics_of(torch.zeros_like(zero["target"]), zero)
+        history.append({"step": 0, "train_loss": float("nan"), "lr": 0.0, "wall_seconds": 0.0,
+                        **{f"val_{k}": v for k, v in metrics.items()}})
     loader = torch.utils.data.DataLoader(batches, batch_size=None, shuffle=False,
                                          num_workers=config.loader_workers,
                                          prefetch_factor=2 if config.loader_workers else None,
-                                         persistent_workers=False)
+                                         persistent_workers=False,
+                                         worker_init_fn=_configure_loader_worker if config.loader_workers else None)
     generator = torch.Generator().manual_seed(config.seed * 1_000_003 + step)
     started = time.perf_counter()
     best_val = best.get("val_rmse", math.inf)
@@ -381,10 +446,13 @@ def train(config: TrainConfig, directory: str | Path, *, resume: bool = True, de
             batch = dict(zip(("reference", "secondary", "target", "mask"), parts))
         ref, sec, target, mask = to_tensors(batch, dev, config.channels_last)
         offsets, log_var, pyramid = forward_pair(model, ref, sec, device=dev, precision=config.precision)
-        loss = masked_huber_loss(offsets, target, mask, delta=config.huber_delta)
+        # Huber divided by its delta: errors beyond delta pull with unit gradient, smaller ones with
+        # error / delta, so the offsets' gradient is not dwarfed by the uncertainty term's (a plain
+        # Huber of 0.1 px gives sub-pixel errors gradients ~20x smaller than the NLL's).
+        loss = masked_huber_loss(offsets, target, mask, delta=config.huber_delta) / config.huber_delta
         if pyramid and config.pyramid_weight > 0:
-            loss = loss + config.pyramid_weight * multiscale_huber_loss(pyramid, target, mask,
-                                                                        delta=config.huber_delta)
+            coarse = multiscale_huber_loss(pyramid, target, mask, delta=config.huber_delta)
+            loss = loss + config.pyramid_weight * coarse / config.huber_delta
         if log_var is not None and config.nll_weight > 0:
             loss = loss + config.nll_weight * gaussian_nll_loss(offsets.detach(), log_var, target, mask)
         optimizer.zero_grad(set_to_none=True)

@@ -28,7 +28,7 @@ from sarflow.simulation.models import Landslide, McTigueSource, MogiSource, Okad
 from sarflow.simulation.pair import ImagingConfig, simulate_pair
 from sarflow.simulation.textures import TEXTURES
 
-__all__ = ["SyntheticRecipe", "Sample", "make_sample", "SEED_RANGES", "SCENARIO_KINDS", "ScaledField", "SumField"]
+__all__ = ["SyntheticRecipe", "Sample", "make_sample", "SEED_RANGES", "SCENARIO_KINDS", "ScaledField", "SumField", "with_prior", "prior_config"]
 
 #: Disjoint seed ranges: training streams, validation, and the held-out test set of the benchmarks.
 SEED_RANGES = {"train": (0, 1_000_000_000), "validation": (1_000_000_000, 1_100_000_000),
@@ -266,3 +266,42 @@ def make_sample(recipe: SyntheticRecipe, seed: int, *, kind: str | None = None) 
                  "max_offset_px": float(np.max(np.hypot(pair.dx, pair.dy)))})
     return Sample(reference=reference, secondary=secondary, target=target, mask=mask, kind=chosen, seed=int(seed),
                   info=info)
+
+
+#: The tracker prior of residual training (`with_prior`); inference uses the same for such networks.
+PRIOR_STEP, PRIOR_CHIP, PRIOR_SEARCH_RADIUS = 8, 32, 16
+
+
+def prior_config(search_radius: int = PRIOR_SEARCH_RADIUS):
+    """`sarflow.scene.coarse.CoarsePriorConfig` of the residual route (grid step 8, chips 32 and 64)."""
+    from sarflow.scene.coarse import CoarsePriorConfig
+
+    return CoarsePriorConfig(search_radius=search_radius, step=PRIOR_STEP, chip_size=PRIOR_CHIP,
+                             block_size=1024)
+
+
+def with_prior(sample: Sample, search_radius: int = PRIOR_SEARCH_RADIUS) -> Sample:
+    """The residual problem of ``sample`` after the tracker prior (`sarflow.tracking.prior`).
+
+    The prior is the multi-kernel tracker's gap-filled, median-filtered grid (`prior_config`)
+    interpolated to every pixel, exactly as whole-scene inference makes it
+    (`sarflow.scene.coarse`); the secondary is resampled onto the reference by it (Keys cubic), and
+    the target becomes the residual ``rho`` with ``rho + p(r + rho) = d``. The prior is kept in
+    ``info["prior"]`` (``(2, H, W)``). Pixels whose resampled secondary draws on nodata leave the mask.
+    """
+    from sarflow.scene.blocks import ArraySource, Block
+    from sarflow.scene.coarse import coarse_prior_grid, resample
+    from sarflow.tracking.prior import residual_target
+
+    h, w = sample.reference.shape
+    block = Block(0, h, 0, w)
+    grid = coarse_prior_grid(ArraySource(sample.reference), ArraySource(sample.secondary),
+                             config=prior_config(search_radius))
+    pdx, pdy = grid.window(block)
+    secondary = resample(ArraySource(sample.secondary), pdx, pdy, block)
+    rdx, rdy = residual_target(sample.target[0], sample.target[1], pdx, pdy)
+    target = np.stack([rdx, rdy]).astype(np.float32)
+    mask = sample.mask & np.isfinite(secondary) & np.isfinite(target).all(axis=0)
+    info = dict(sample.info, prior=np.stack([pdx, pdy]))
+    return Sample(reference=sample.reference, secondary=secondary, target=np.nan_to_num(target), mask=mask,
+                  kind=sample.kind, seed=sample.seed, info=info)

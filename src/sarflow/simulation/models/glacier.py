@@ -29,6 +29,8 @@ __all__ = ["ValleyGlacier"]
 _MAX_EXPONENT = 300.0
 # Newton iterations for the nearest centreline point (quadratic convergence from a close start).
 _NEWTON_STEPS = 8
+# Newton stops early once every step is below this fraction of the meander wavelength.
+_NEWTON_TOLERANCE = 1e-10
 
 
 @dataclass(frozen=True)
@@ -205,7 +207,11 @@ class ValleyGlacier:
                 d2 = -k * k * b0
                 f = (foot - a) + (b0 - b) * d1
                 fp = np.maximum(1.0 + d1 * d1 - (b - b0) * d2, 0.05)
-                foot = foot - np.clip(f / fp, -max_step, max_step)
+                step = np.clip(f / fp, -max_step, max_step)
+                foot = foot - step
+                # Converged everywhere: a further step would move the foot by round-off only.
+                if not step.size or np.max(np.abs(step)) <= _NEWTON_TOLERANCE * self.meander_wavelength_m:
+                    break
         b0 = amp * np.sin(k * foot)
         slope = amp * k * np.cos(k * foot)
         norm = np.sqrt(1.0 + slope * slope)
@@ -255,6 +261,21 @@ class ValleyGlacier:
             Displacement in metres, of the broadcast shape of ``x_m`` and ``y_m``; exactly 0
             outside the glacier.
         """
+        x_m, y_m = np.broadcast_arrays(np.asarray(x_m, dtype=np.float64), np.asarray(y_m, dtype=np.float64))
+        # Points farther across the mean flow than the meanders' amplitude plus the half-width are
+        # farther than the half-width from the centreline: outside the glacier, they do not move.
+        phi = math.radians(self.flow_azimuth_deg)
+        across = (x_m - self.east_m) * -math.cos(phi) + (y_m - self.north_m) * math.sin(phi)
+        inside = np.abs(across) < self.meander_amplitude_m + 0.5 * self.width_m * (1.0 + 1e-9)
+        if inside.all():
+            return self._moving(x_m, y_m)
+        out = tuple(np.zeros(x_m.shape) for _ in range(3))
+        for component, values in zip(out, self._moving(x_m[inside], y_m[inside]), strict=True):
+            component[inside] = values
+        return out
+
+    def _moving(self, x_m, y_m):
+        """`displacement_m` at points that may lie on the glacier."""
         a, w, slope, norm, (f_e, f_n), (c_e, c_n) = self._frame(x_m, y_m)
         shape = self.profile(w)
         exponent = np.clip(self.downstream_speedup_per_km * a / 1000.0, -_MAX_EXPONENT, _MAX_EXPONENT)

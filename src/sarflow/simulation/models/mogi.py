@@ -380,3 +380,7 @@ class RectangularSill:
             Displacement in metres, of the broadcast shape of ``x_m`` and ``y_m``.
         """
         return self.as_okada().displacement_m(x_m, y_m)
+
+    def singular_distance_m(self, x_m: np.ndarray, y_m: np.ndarray) -> np.ndarray:
+        """Distance from surface points to the sill, metres (see `OkadaFault.singular_distance_m`)."""
+        return self.as_okada().singular_distance_m(x_m, y_m)

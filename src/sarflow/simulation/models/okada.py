@@ -53,17 +53,16 @@ def _dip_trig(dip_deg):
 
 def _div(num, den):
     """``num / den`` with 0 wherever ``den`` is 0 (Okada's rules for the singular terms)."""
-    zero = den == 0
-    return np.where(zero, 0.0, num / np.where(zero, 1.0, den))
+    out = np.zeros(np.broadcast_shapes(np.shape(num), np.shape(den)))
+    return np.divide(num, den, out=out, where=den != 0)
 
 
 def _log_pos(v):
     """``log(v)`` where ``v > 0``, 0 elsewhere."""
-    pos = v > 0
-    return np.where(pos, np.log(np.where(pos, v, 1.0)), 0.0)
+    return np.log(v, out=np.zeros(np.shape(v)), where=v > 0)
 
 
-def _corner_terms(xi, eta, q, sin_d, cos_d, one_m2nu):
+def _corner_terms(xi, eta, q, sin_d, cos_d, one_m2nu, groups=(True, True, True)):
     """Chinnery-summand brackets of Okada (1985) eqs. (25)-(30) at one fault corner.
 
     Parameters
@@ -76,10 +75,12 @@ def _corner_terms(xi, eta, q, sin_d, cos_d, one_m2nu):
         Sine and cosine of the dip (cos_d exactly 0 selects the vertical-fault formulas).
     one_m2nu : float
         μ / (λ + μ) = 1 − 2ν.
+    groups : (bool, bool, bool)
+        Which of (ss, ds, ts) to form; a group not asked for is returned as None.
 
     Returns
     -------
-    ss, ds, ts : tuple of three ndarrays
+    ss, ds, ts : tuple of three ndarrays, or None
         The bracketed expressions for strike-slip, dip-slip and tensile dislocations, components
         (x, y, z) of the fault frame, before the factors −U1/2π, −U2/2π, +U3/2π, without the
         π/2 parts of I5 (and of the tan δ · I5 in I1).
@@ -144,27 +145,33 @@ def _corner_terms(xi, eta, q, sin_d, cos_d, one_m2nu):
     q_rr_xi = q * inv_r * inv_r_xi  # q / (R (R + ξ))
     xi_q_rr_eta = xi * q_rr_eta
 
-    ss = (
-        xi_q_rr_eta + theta + I1 * sin_d,
-        ytil * q_rr_eta + q * cos_d * inv_r_eta + I2 * sin_d,
-        dtil * q_rr_eta + q * sin_d * inv_r_eta + I4 * sin_d,
-    )
-    ds = (
-        q * inv_r - I3 * sin_d * cos_d,
-        ytil * q_rr_xi + cos_d * theta - I1 * sin_d * cos_d,
-        dtil * q_rr_xi + sin_d * theta - I5 * sin_d * cos_d,
-    )
-    sin2 = sin_d * sin_d
-    ts = (
-        q * q_rr_eta - I3 * sin2,
-        -dtil * q_rr_xi - sin_d * (xi_q_rr_eta - theta) - I1 * sin2,
-        ytil * q_rr_xi + cos_d * (xi_q_rr_eta - theta) - I5 * sin2,
-    )
+    ss = ds = ts = None
+    if groups[0]:
+        ss = (
+            xi_q_rr_eta + theta + I1 * sin_d,
+            ytil * q_rr_eta + q * cos_d * inv_r_eta + I2 * sin_d,
+            dtil * q_rr_eta + q * sin_d * inv_r_eta + I4 * sin_d,
+        )
+    if groups[1]:
+        ds = (
+            q * inv_r - I3 * sin_d * cos_d,
+            ytil * q_rr_xi + cos_d * theta - I1 * sin_d * cos_d,
+            dtil * q_rr_xi + sin_d * theta - I5 * sin_d * cos_d,
+        )
+    if groups[2]:
+        sin2 = sin_d * sin_d
+        ts = (
+            q * q_rr_eta - I3 * sin2,
+            -dtil * q_rr_xi - sin_d * (xi_q_rr_eta - theta) - I1 * sin2,
+            ytil * q_rr_xi + cos_d * (xi_q_rr_eta - theta) - I5 * sin2,
+        )
+    if not corner.any():
+        return ss, ds, ts, quarter_turns
     # R = 0: the observation point is a fault corner at the surface (the end of a surface trace),
     # where some components are logarithmically singular; that corner's terms are set to 0.
     out = []
     for group in (ss, ds, ts):
-        out.append(tuple(np.where(corner, 0.0, term) for term in group))
+        out.append(None if group is None else tuple(np.where(corner, 0.0, term) for term in group))
     out.append(np.where(corner, 0.0, quarter_turns))
     return tuple(out)
 
@@ -271,16 +278,21 @@ def okada85_surface(
     k_ds = -dip_slip / (2.0 * math.pi)
     k_ts = opening / (2.0 * math.pi)
     quarter_turns = np.zeros(x.shape)
+    # Only the dislocation components present are formed (a zero slip adds exactly nothing).
+    coefficients = [(k, g) for k, g in ((k_ss, 0), (k_ds, 1), (k_ts, 2)) if k != 0.0]
+    groups = tuple(any(g == i for _, g in coefficients) for i in range(3))
     for xi0, eta0, sign in ((0.0, 0.0, 1.0), (0.0, width, -1.0), (length, 0.0, -1.0), (length, width, 1.0)):
         xi = x - xi0
         xi = np.where(np.abs(xi) < tol, 0.0, xi)
         eta = p - eta0
         eta = np.where(np.abs(eta) < tol, 0.0, eta)
-        ss, ds, ts, turns = _corner_terms(xi, eta, q, sin_d, cos_d, one_m2nu)
-        ux += sign * (k_ss * ss[0] + k_ds * ds[0] + k_ts * ts[0])
-        uy += sign * (k_ss * ss[1] + k_ds * ds[1] + k_ts * ts[1])
-        uz += sign * (k_ss * ss[2] + k_ds * ds[2] + k_ts * ts[2])
-        quarter_turns += sign * turns  # exact: small integers
+        terms = _corner_terms(xi, eta, q, sin_d, cos_d, one_m2nu, groups)
+        for out, axis in ((ux, 0), (uy, 1), (uz, 2)):
+            total = 0.0
+            for k, g in coefficients:
+                total = total + k * terms[g][axis]
+            out += sign * total
+        quarter_turns += sign * terms[3]  # exact: small integers
     if cos_d != 0.0:
         # The π/2 parts of I5 summed over the corners (zero almost everywhere), and of −tan δ · I5 in I1.
         i5 = (one_m2nu * math.pi / cos_d) * quarter_turns
@@ -436,6 +448,19 @@ class OkadaFault:
         """Depth of the fault's lower edge, metres."""
         return self.top_depth_m + self.width_m * _dip_trig(self.dip_deg)[0]
 
+    def _fault_frame(self, x_m, y_m):
+        """Ground points in Okada's frame: (x along strike, y up-dip) from the lower edge's first corner."""
+        x_m, y_m = np.broadcast_arrays(np.asarray(x_m, dtype=np.float64), np.asarray(y_m, dtype=np.float64))
+        cos_d = _dip_trig(self.dip_deg)[1]
+        phi = math.radians(self.strike_deg)
+        s_e, s_n = math.sin(phi), math.cos(phi)  # along strike
+        l_e, l_n = -math.cos(phi), math.sin(phi)  # left of strike = Okada's +y (up-dip)
+        # Okada's origin: the surface projection of the lower edge's starting corner.
+        o_e = self.east_m - 0.5 * self.length_m * s_e - self.width_m * cos_d * l_e
+        o_n = self.north_m - 0.5 * self.length_m * s_n - self.width_m * cos_d * l_n
+        de, dn = x_m - o_e, y_m - o_n
+        return de * s_e + dn * s_n, de * l_e + dn * l_n, (s_e, s_n), (l_e, l_n)
+
     def displacement_m(self, x_m: np.ndarray, y_m: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Surface displacement at local ground coordinates.
 
@@ -450,19 +475,11 @@ class OkadaFault:
         east, north, up : ndarray of float64
             Displacement in metres, of the broadcast shape of ``x_m`` and ``y_m``.
         """
-        x_m, y_m = np.broadcast_arrays(np.asarray(x_m, dtype=np.float64), np.asarray(y_m, dtype=np.float64))
-        sin_d, cos_d = _dip_trig(self.dip_deg)
-        phi = math.radians(self.strike_deg)
-        s_e, s_n = math.sin(phi), math.cos(phi)  # along strike
-        l_e, l_n = -math.cos(phi), math.sin(phi)  # left of strike = Okada's +y (up-dip)
-        # Okada's origin: the surface projection of the lower edge's starting corner.
-        o_e = self.east_m - 0.5 * self.length_m * s_e - self.width_m * cos_d * l_e
-        o_n = self.north_m - 0.5 * self.length_m * s_n - self.width_m * cos_d * l_n
-        de, dn = x_m - o_e, y_m - o_n
+        x, y, (s_e, s_n), (l_e, l_n) = self._fault_frame(x_m, y_m)
         ux, uy, uz = okada85_surface(
-            de * s_e + dn * s_n,
-            de * l_e + dn * l_n,
-            bottom_depth=self.top_depth_m + self.width_m * sin_d,
+            x,
+            y,
+            bottom_depth=self.bottom_depth_m,
             dip_deg=self.dip_deg,
             length=self.length_m,
             width=self.width_m,
@@ -472,3 +489,30 @@ class OkadaFault:
             poisson_ratio=self.poisson_ratio,
         )
         return ux * s_e + uy * l_e, ux * s_n + uy * l_n, uz
+
+    def singular_distance_m(self, x_m: np.ndarray, y_m: np.ndarray) -> np.ndarray:
+        """Distance from surface points to the fault rectangle, metres.
+
+        The surface displacement is smooth (real-analytic) away from the fault, varying on scales of
+        this distance; it is 0 on a surface trace, where the displacement jumps. Used to evaluate
+        the field on a coarse grid away from the fault (`sarflow.simulation.fields.GeophysicalField`).
+
+        Parameters
+        ----------
+        x_m, y_m : array_like
+            East and north coordinates, metres from the scene centre; broadcast together.
+
+        Returns
+        -------
+        ndarray of float64
+            Of the broadcast shape of ``x_m`` and ``y_m``.
+        """
+        x, y, _, _ = self._fault_frame(x_m, y_m)
+        sin_d, cos_d = _dip_trig(self.dip_deg)
+        depth = self.bottom_depth_m
+        # Coordinates from the lower edge's first corner along strike, up dip and normal to the plane.
+        p = y * cos_d + depth * sin_d
+        q = y * sin_d - depth * cos_d
+        along = x - np.clip(x, 0.0, self.length_m)
+        up_dip = p - np.clip(p, 0.0, self.width_m)
+        return np.sqrt(along * along + up_dip * up_dip + q * q)

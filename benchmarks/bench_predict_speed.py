@@ -1,0 +1,146 @@
+"""Speed of dense network inference (`sarflow predict`) against an OpenCV matchTemplate loop and the machine's limit.
+
+    python benchmarks/bench_predict_speed.py                       # 4096 x 4096 pair (long: measure on a quiet machine)
+    python benchmarks/bench_predict_speed.py --size 1024           # a quick check
+    python benchmarks/bench_predict_speed.py --tile-sizes 512 1024 --model runs/x/best-export.pt
+
+On one simulated pair (smooth sub-pixel motion, 2 cores by default):
+
+- the network: `predict_arrays` over the whole pair (``--prior none``; the tiles, the blending, the
+  normalisation included; reading and writing files are not), default-size untrained CC-ResSiamNet
+  (speed does not depend on the weights) or ``--model PATH``, bfloat16 autocast and channels-last
+  (``--precision fp32`` for float32), for each tile size asked;
+- the peer: a Python loop of OpenCV ``matchTemplate`` (TM_CCOEFF_NORMED) per 32 px chip with a
+  parabola peak, search radius 16, on a step-8 grid, the matcher at the core of autoRIFT;
+- the machine: torch bfloat16 and float32 matmul rates (2048 x 2048, best of several), and what the
+  network's multiply-accumulates per pixel (`sarflow.nn.conv_flops_per_pixel`, times the tiles'
+  overlap) would allow at the bfloat16 rate.
+
+The ratio compares wall times for the whole pair: the network gives an estimate at every pixel
+(16.8 M at 4096), the loop one every 8 pixels (262 k).
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+import cv2
+import numpy as np
+import torch
+
+
+def opencv_loop(reference, secondary, *, chip: int, radius: int, step: int):
+    """matchTemplate per chip on a step grid, parabola peak; returns the number of points matched."""
+    h, w = reference.shape
+    half = chip // 2
+    count = 0
+    for r in range(step // 2, h, step):
+        if r - half - radius < 0 or r + half + radius > h:
+            continue
+        for c in range(step // 2, w, step):
+            if c - half - radius < 0 or c + half + radius > w:
+                continue
+            tpl = reference[r - half : r + half, c - half : c + half]
+            win = secondary[r - half - radius : r + half + radius, c - half - radius : c + half + radius]
+            cc = cv2.matchTemplate(win, tpl, cv2.TM_CCOEFF_NORMED)
+            y, x = np.unravel_index(np.argmax(cc), cc.shape)
+            if 0 < y < cc.shape[0] - 1 and 0 < x < cc.shape[1] - 1:
+                den_y = cc[y - 1, x] - 2 * cc[y, x] + cc[y + 1, x]
+                den_x = cc[y, x - 1] - 2 * cc[y, x] + cc[y, x + 1]
+                _ = (0.5 * (cc[y - 1, x] - cc[y + 1, x]) / den_y if den_y else 0.0,
+                     0.5 * (cc[y, x - 1] - cc[y, x + 1]) / den_x if den_x else 0.0)
+            count += 1
+    return count
+
+
+def matmul_gflops(dtype, size: int = 2048, repeats: int = 5) -> float:
+    """Best torch.matmul rate for square ``size`` matrices, GFLOP/s (2 n^3 flops per product)."""
+    generator = torch.Generator().manual_seed(0)
+    a = torch.randn(size, size, generator=generator).to(dtype)
+    b = torch.randn(size, size, generator=generator).to(dtype)
+    torch.matmul(a, b)
+    best = float("inf")
+    for _ in range(repeats):
+        start = time.perf_counter()
+        torch.matmul(a, b)
+        best = min(best, time.perf_counter() - start)
+    return 2 * size**3 / best / 1e9
+
+
+def simulate(size: int, seed: int = 0):
+    from sarflow.simulation.fields import SmoothField
+    from sarflow.simulation.pair import simulate_pair
+
+    pair = simulate_pair(SmoothField(amplitude_px=1.5, correlation_px=size / 8, seed=seed), shape=(size, size),
+                         seed=seed)
+    return pair.reference, pair.secondary
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--size", type=int, default=4096, help="pair side, pixels")
+    parser.add_argument("--threads", type=int, default=2, help="torch and OpenCV threads")
+    parser.add_argument("--model", default=None, help="weights file (default: untrained default-size CC-ResSiamNet)")
+    parser.add_argument("--tile-sizes", type=int, nargs="+", default=[512])
+    parser.add_argument("--batch-size", type=int, default=4)
+    parser.add_argument("--precision", choices=["bf16", "fp32"], default="bf16")
+    parser.add_argument("--search-radius", type=int, default=16, help="of the OpenCV loop")
+    args = parser.parse_args()
+
+    torch.set_num_threads(args.threads)
+    cv2.setNumThreads(args.threads)
+    from sarflow.nn import build_model, conv_flops_per_pixel
+    from sarflow.scene.inference import InferenceConfig, lattice_for
+    from sarflow.scene.predict import predict_arrays
+
+    if args.model:
+        from sarflow.models import load_model
+
+        model = load_model(args.model)
+    else:
+        torch.manual_seed(0)
+        model = build_model("ccressiamnet").eval()
+    macs = conv_flops_per_pixel(model, 256, 256)
+    print(f"pair {args.size} x {args.size}, {args.threads} threads; network {model.to_config()['name']}: "
+          f"{macs:,.0f} MAC per pixel per pass, receptive field {model.receptive_field} px")
+
+    bf16 = matmul_gflops(torch.bfloat16)
+    fp32 = matmul_gflops(torch.float32)
+    print(f"torch.matmul 2048 x 2048: bfloat16 {bf16:.1f} GFLOP/s, float32 {fp32:.1f} GFLOP/s")
+
+    start = time.perf_counter()
+    reference, secondary = simulate(args.size)
+    print(f"simulated the pair in {time.perf_counter() - start:.1f} s")
+
+    reference32 = np.ascontiguousarray(reference, dtype=np.float32)
+    secondary32 = np.ascontiguousarray(secondary, dtype=np.float32)
+    start = time.perf_counter()
+    points = opencv_loop(reference32, secondary32, chip=32, radius=args.search_radius, step=8)
+    t_cv = time.perf_counter() - start
+    print(f"OpenCV matchTemplate loop (chip 32, radius {args.search_radius}, step 8): {points:,} points in "
+          f"{t_cv:.1f} s ({points / t_cv:,.0f} points/s)")
+
+    pixels = args.size * args.size
+    print()
+    print(f"{'tile':>5} {'overlap':>7} {'passes/px':>9} {'net s':>8} {'net/OpenCV':>10} {'Mpx/s':>7} "
+          f"{'GFLOP/s':>8} {'bf16 limit Mpx/s':>16} {'of limit':>8}")
+    for tile in args.tile_sizes:
+        config = InferenceConfig(tile_size=tile, batch_size=args.batch_size, precision=args.precision,
+                                 device="cpu")
+        lattice = lattice_for(model, (args.size, args.size), config)
+        tile_pixels = lattice.count * lattice.tile[0] * lattice.tile[1]
+        passes = tile_pixels / pixels  # each output pixel is computed this many times (overlaps)
+        start = time.perf_counter()
+        out = predict_arrays(model, reference, secondary, config=config, prior="none")
+        t_net = time.perf_counter() - start
+        assert np.isfinite(out["dx"]).mean() > 0.99
+        flops = 2 * macs * tile_pixels
+        limit = bf16 * 1e9 / (2 * macs * passes) / 1e6
+        rate = pixels / t_net / 1e6
+        print(f"{tile:>5} {lattice.ramp[0]:>7} {passes:>9.2f} {t_net:>8.1f} {t_net / t_cv:>10.2f} {rate:>7.3f} "
+              f"{flops / t_net / 1e9:>8.1f} {limit:>16.3f} {rate / limit:>8.1%}")
+
+
+if __name__ == "__main__":
+    main()

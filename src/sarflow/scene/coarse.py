@@ -1,0 +1,297 @@
+"""The coarse prior for large motion, computed block by block and applied to any window.
+
+Motion larger than the network handles (fast glaciers, tens of pixels) is taken in two steps: a
+coarse pass of the multi-kernel tracker gives a smooth prior field ``p``, the secondary is resampled
+onto the reference by it (``sec'(r) = sec(r + p(r))``), the network measures the residual ``rho``
+between the reference and ``sec'``, and the two compose: a feature at ``r`` lies at ``r + rho(r)`` in
+``sec'``, so at ``d(r) = rho(r) + p(r + rho(r))`` in the secondary.
+
+The coarse pass works on a grid (a point every ``step`` pixels), which is small even for a huge
+scene: it is tracked in blocks with a margin wide enough for the chips and the search, the grid
+is gap-filled and median-filtered as a whole, and from then on `PriorGrid` gives the prior at any
+pixel of any window. Resampling (`warp_window`) uses integer pixel indices plus the prior's
+fraction, so a window gives bit for bit what the whole scene gives at the same pixels.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+
+import numpy as np
+
+from sarflow.errors import InputError, SarflowError
+from sarflow.scene.blocks import Block
+
+__all__ = ["CoarsePriorConfig", "PriorGrid", "coarse_prior_grid", "warp_window", "resample", "KEYS_A"]
+
+#: Parameter of the Keys cubic convolution kernel used to resample the secondary (third-order accurate).
+KEYS_A = -0.5
+
+
+@dataclass(frozen=True)
+class CoarsePriorConfig:
+    """Settings of the coarse tracking pass.
+
+    Attributes
+    ----------
+    search_radius : int
+        Largest offset searched, pixels (reduced to what the scene's size allows).
+    step : int
+        Grid spacing, pixels.
+    chip_size : int
+        Smallest chip, pixels; twice that is used too where the scene is large enough.
+    median_size : int
+        Median filter of the gap-filled grid, grid cells (1: none).
+    block_size : int
+        Side of the blocks the pass is tracked in, pixels (a multiple of ``step``; each is read
+        with a margin of half the largest chip plus the search radius plus two grid steps).
+    """
+
+    search_radius: int = 64
+    step: int = 32
+    chip_size: int = 64
+    median_size: int = 3
+    block_size: int = 1024
+
+    def __post_init__(self):
+        if self.search_radius < 1 or self.step < 1 or self.chip_size < 8 or self.median_size < 1:
+            raise InputError("search_radius, step, median_size must be >= 1 and chip_size >= 8")
+        if self.block_size < self.step or self.block_size % self.step:
+            raise InputError(f"block_size must be a multiple of step ({self.step}), got {self.block_size}")
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class PriorGrid:
+    """A NaN-free prior on a regular grid: point (i, j) at reference pixel (row0 + i step, col0 + j step).
+
+    Attributes
+    ----------
+    dx, dy : ndarray, shape (gh, gw), float32
+        Offsets, pixels.
+    row0, col0, step : int
+    """
+
+    dx: np.ndarray
+    dy: np.ndarray
+    row0: int
+    col0: int
+    step: int
+
+    def max_offset(self) -> float:
+        """Largest prior displacement, pixels."""
+        return float(np.max(np.hypot(self.dx, self.dy))) if self.dx.size else 0.0
+
+    def at(self, rows: np.ndarray, cols: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The prior at (fractional) reference positions, bilinear, the nearest edge value outside the grid.
+
+        Parameters
+        ----------
+        rows, cols : ndarray
+            Positions in reference pixels (broadcast together).
+
+        Returns
+        -------
+        dx, dy : ndarray, float64, the broadcast shape
+        """
+        rows, cols = np.broadcast_arrays(np.asarray(rows, dtype=np.float64), np.asarray(cols, dtype=np.float64))
+        i0, fr = _cell(rows, self.row0, self.step, self.dx.shape[0])
+        j0, fc = _cell(cols, self.col0, self.step, self.dx.shape[1])
+        i1 = np.minimum(i0 + 1, self.dx.shape[0] - 1)
+        j1 = np.minimum(j0 + 1, self.dx.shape[1] - 1)
+        out = []
+        for grid in (self.dx, self.dy):
+            g = grid.astype(np.float64)
+            top = (1 - fc) * g[i0, j0] + fc * g[i0, j1]
+            bottom = (1 - fc) * g[i1, j0] + fc * g[i1, j1]
+            out.append((1 - fr) * top + fr * bottom)
+        return out[0], out[1]
+
+    def window(self, block: Block, *, strip_rows: int = 256) -> tuple[np.ndarray, np.ndarray]:
+        """The prior at every pixel of ``block`` (float32, block shape; computed in strips of rows)."""
+        dx = np.empty(block.shape, dtype=np.float32)
+        dy = np.empty(block.shape, dtype=np.float32)
+        cols = np.arange(block.col0, block.col1, dtype=np.float64)[None, :]
+        for s in range(0, block.shape[0], strip_rows):
+            e = min(s + strip_rows, block.shape[0])
+            rows = np.arange(block.row0 + s, block.row0 + e, dtype=np.float64)[:, None]
+            dx[s:e], dy[s:e] = self.at(rows, cols)
+        return dx, dy
+
+    def compose(self, block: Block, residual_dx: np.ndarray, residual_dy: np.ndarray, *,
+                strip_rows: int = 256) -> tuple[np.ndarray, np.ndarray]:
+        """Total offsets ``rho(r) + p(r + rho(r))`` of a residual measured against the warped secondary."""
+        dx = np.empty(block.shape, dtype=np.float32)
+        dy = np.empty(block.shape, dtype=np.float32)
+        cols = np.arange(block.col0, block.col1, dtype=np.float64)[None, :]
+        for s in range(0, block.shape[0], strip_rows):
+            e = min(s + strip_rows, block.shape[0])
+            rows = np.arange(block.row0 + s, block.row0 + e, dtype=np.float64)[:, None]
+            rdx, rdy = residual_dx[s:e], residual_dy[s:e]
+            pdx, pdy = self.at(rows + np.nan_to_num(rdy), cols + np.nan_to_num(rdx))
+            dx[s:e], dy[s:e] = rdx + pdx, rdy + pdy
+        return dx, dy
+
+    def to_arrays(self) -> dict[str, np.ndarray]:
+        return {"dx": self.dx, "dy": self.dy, "geometry": np.array([self.row0, self.col0, self.step])}
+
+    @classmethod
+    def from_arrays(cls, arrays) -> PriorGrid:
+        row0, col0, step = (int(v) for v in arrays["geometry"])
+        return cls(np.asarray(arrays["dx"], np.float32), np.asarray(arrays["dy"], np.float32), row0, col0, step)
+
+
+def _cell(pos: np.ndarray, origin: int, step: int, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """Index of the grid cell holding each position and the fraction across it (clamped to the grid)."""
+    u = (pos - origin) / step
+    if n < 2:
+        return np.zeros(u.shape, dtype=np.intp), np.zeros(u.shape)
+    i0 = np.clip(np.floor(u), 0, n - 2).astype(np.intp)
+    return i0, np.clip(u - i0, 0.0, 1.0)
+
+
+def _track_settings(shape: tuple[int, int], config: CoarsePriorConfig):
+    """Chips and search radius for a scene of ``shape`` (smaller for small scenes)."""
+    from sarflow.tracking import TrackConfig
+
+    side = min(shape)
+    chip = max(8, min(config.chip_size, (side // 2) // 2 * 2))
+    chips = (chip, 2 * chip) if 2 * chip <= side else (chip,)
+    radius = max(1, min(config.search_radius, (side - chip) // 2))
+    return TrackConfig(chip_sizes=chips, step=config.step, search_radius=radius, median_test=True)
+
+
+def coarse_prior_grid(reference, secondary, *, config: CoarsePriorConfig = CoarsePriorConfig(),
+                      progress: Callable[[int, int], None] | None = None) -> PriorGrid:
+    """The coarse tracker's field on its grid, tracked block by block, gap-filled and median-filtered.
+
+    Parameters
+    ----------
+    reference, secondary : `sarflow.scene.blocks.ArraySource` or `RasterSource`
+        The pair, read in windows (one block plus its margin at a time).
+    config : CoarsePriorConfig
+    progress : callable ``(done, total)``, optional
+        Blocks done and in all.
+
+    Returns
+    -------
+    PriorGrid
+        Zero where the tracker found nothing at all.
+    """
+    from scipy import ndimage
+
+    from sarflow.tracking import grid_coordinates, track_offsets
+    from sarflow.tracking.gridops import fill_nearest
+
+    h, w = reference.shape
+    track_config = _track_settings((h, w), config)
+    step = config.step
+    rows, cols = grid_coordinates((h, w), step)
+    gdx = np.full((len(rows), len(cols)), np.nan, dtype=np.float32)
+    gdy = np.full_like(gdx, np.nan)
+    # Grid points of margin: half the largest chip, the search, and two points for the neighbourhood tests.
+    margin = -(-(max(track_config.chip_sizes) // 2 + track_config.search_radius) // step) + 2
+    per_block = config.block_size // step
+    blocks = [(i, j) for i in range(0, len(rows), per_block) for j in range(0, len(cols), per_block)]
+    for n, (i0, j0) in enumerate(blocks, start=1):
+        i1, j1 = min(i0 + per_block, len(rows)), min(j0 + per_block, len(cols))
+        # The window starts on a multiple of step, so its own grid falls on the scene's grid.
+        win = Block(max(0, (i0 - margin) * step), min(h, (i1 + margin) * step),
+                    max(0, (j0 - margin) * step), min(w, (j1 + margin) * step))
+        ref = reference.read(win.row0, win.row1, win.col0, win.col1)
+        sec = secondary.read(win.row0, win.row1, win.col0, win.col1)
+        try:
+            result = track_offsets(ref, sec, config=track_config)
+        except SarflowError:  # an all-nodata or featureless window: its points stay gaps
+            result = None
+        if result is not None:
+            a, b = win.row0 // step, win.col0 // step
+            gdx[i0:i1, j0:j1] = result.dx[i0 - a : i1 - a, j0 - b : j1 - b]
+            gdy[i0:i1, j0:j1] = result.dy[i0 - a : i1 - a, j0 - b : j1 - b]
+        if progress is not None:
+            progress(n, len(blocks))
+    fields = []
+    for band in (gdx, gdy):
+        band = fill_nearest(band)
+        band = np.nan_to_num(band, nan=0.0)
+        if config.median_size > 1:
+            band = ndimage.median_filter(band, size=config.median_size, mode="nearest")
+        fields.append(band.astype(np.float32))
+    return PriorGrid(fields[0], fields[1], row0=step // 2, col0=step // 2, step=step)
+
+
+def _keys_weights(t: np.ndarray) -> list[np.ndarray]:
+    """Keys cubic-convolution weights of the taps at -1, 0, 1, 2 for fractions ``t`` in [0, 1)."""
+    a = KEYS_A
+    s = 1.0 + t
+    u = 1.0 - t
+    v = 2.0 - t
+    return [((a * s - 5 * a) * s + 8 * a) * s - 4 * a,
+            ((a + 2) * t - (a + 3)) * t * t + 1,
+            ((a + 2) * u - (a + 3)) * u * u + 1,
+            ((a * v - 5 * a) * v + 8 * a) * v - 4 * a]
+
+
+def warp_window(secondary, prior: PriorGrid, block: Block, *, strip_rows: int = 128) -> np.ndarray:
+    """The secondary resampled onto the reference grid by the prior, over one window.
+
+    ``out(r, c) = sec(r + p_dy(r, c), c + p_dx(r, c))`` by Keys cubic convolution (a = -0.5).
+    Pixels whose four nearest secondary pixels are not all valid (nodata, outside the image) are
+    NaN; nodata among the outer taps counts as 0. Amplitudes stay >= 0.
+
+    Parameters
+    ----------
+    secondary : `sarflow.scene.blocks.ArraySource` or `RasterSource`
+        Only the window the prior maps ``block`` onto (plus the kernel's reach) is read.
+    prior : PriorGrid
+    block : Block
+        Reference pixels to produce (may reach past the scene: NaN there).
+    strip_rows : int
+        Rows resampled at a time (bounds the temporaries).
+
+    Returns
+    -------
+    ndarray, block shape, float32
+    """
+    pdx, pdy = prior.window(block)
+    return resample(secondary, pdx, pdy, block, strip_rows=strip_rows)
+
+
+def resample(secondary, prior_dx: np.ndarray, prior_dy: np.ndarray, block: Block, *,
+             strip_rows: int = 128) -> np.ndarray:
+    """`warp_window` for a prior given at every pixel of ``block`` (arrays of the block's shape)."""
+    if prior_dx.shape != block.shape or prior_dy.shape != block.shape:
+        raise InputError(f"the prior {prior_dx.shape} must cover the window {block.shape}")
+    if prior_dx.size == 0:
+        return np.zeros(block.shape, dtype=np.float32)
+    lo_r = block.row0 + int(np.floor(np.min(prior_dy))) - 1
+    hi_r = block.row1 + int(np.floor(np.max(prior_dy))) + 3
+    lo_c = block.col0 + int(np.floor(np.min(prior_dx))) - 1
+    hi_c = block.col1 + int(np.floor(np.max(prior_dx))) + 3
+    source = secondary.read(lo_r, hi_r, lo_c, hi_c)
+    valid = np.isfinite(source)
+    filled = np.where(valid, source, 0.0).astype(np.float32)
+    out = np.empty(block.shape, dtype=np.float32)
+    cols = np.arange(block.col0, block.col1, dtype=np.float64)[None, :]
+    for s in range(0, block.shape[0], strip_rows):
+        e = min(s + strip_rows, block.shape[0])
+        rows = np.arange(block.row0 + s, block.row0 + e, dtype=np.float64)[:, None]
+        pr = rows + prior_dy[s:e].astype(np.float64)
+        pc = cols + prior_dx[s:e].astype(np.float64)
+        fr, fc = np.floor(pr), np.floor(pc)
+        wr, wc = _keys_weights(pr - fr), _keys_weights(pc - fc)
+        ir = fr.astype(np.intp) - lo_r
+        ic = fc.astype(np.intp) - lo_c
+        acc = np.zeros(pr.shape, dtype=np.float64)
+        for m in range(4):
+            row = ir + (m - 1)
+            part = np.zeros(pr.shape, dtype=np.float64)
+            for n in range(4):
+                part += wc[n] * filled[row, ic + (n - 1)]
+            acc += wr[m] * part
+        support = valid[ir, ic] & valid[ir, ic + 1] & valid[ir + 1, ic] & valid[ir + 1, ic + 1]
+        out[s:e] = np.where(support, np.maximum(acc, 0.0), np.nan)
+    return out
