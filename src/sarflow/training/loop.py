@@ -178,13 +178,6 @@ class _SyntheticBatches(torch.utils.data.Dataset):
         return _stack([_robust_sample(self.recipe, s, prior=self.prior) for s in seeds])
 
 
-def _configure_loader_worker(_worker_id: int) -> None:
-    """One OpenCV thread and a memory allocator that keeps freed pages (see `configure_worker`)."""
-    from sarflow.simulation.workers import configure_worker
-
-    configure_worker()
-
-
 def _robust_sample(recipe: SyntheticRecipe, seed: int, *, prior: bool = False):
     """`make_sample`, or (should a random draw be physically invalid) the next seed: still deterministic."""
     for attempt in range(9):
@@ -429,8 +422,7 @@ def train(config: TrainConfig, directory: str | Path, *, resume: bool = True, de
     loader = torch.utils.data.DataLoader(batches, batch_size=None, shuffle=False,
                                          num_workers=config.loader_workers,
                                          prefetch_factor=2 if config.loader_workers else None,
-                                         persistent_workers=False,
-                                         worker_init_fn=_configure_loader_worker if config.loader_workers else None)
+                                         persistent_workers=False)
     generator = torch.Generator().manual_seed(config.seed * 1_000_003 + step)
     started = time.perf_counter()
     best_val = best.get("val_rmse", math.inf)
