@@ -31,21 +31,6 @@ def scene(tmp_path_factory):
     return out
 
 
-@pytest.fixture(scope="module")
-def tiny_weights(tmp_path_factory):
-    """An untrained CC-ResSiamNet with 4 base channels, exported in the shipped weights format."""
-    torch = pytest.importorskip("torch")
-    from sarflow.nn import build_model
-    from sarflow.training.export import export_model
-
-    folder = tmp_path_factory.mktemp("weights")
-    torch.manual_seed(0)
-    net = build_model("ccressiamnet", base_channels=4, depth=2)
-    torch.save({"format": "sarflow-checkpoint-1", "model_config": net.to_config(), "model_state": net.state_dict(),
-                "train_config": {"seed": 0}, "step": 0}, folder / "checkpoint.pt")
-    return export_model(folder / "checkpoint.pt", folder / "tiny.pt")
-
-
 def images_in_browser(folder, scratch):
     """(number of images, sources that did not load) of ``folder/index.html`` in headless Chromium."""
     page = (folder / "index.html").read_text()

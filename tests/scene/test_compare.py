@@ -20,21 +20,6 @@ def scene(tmp_path_factory):
     return simulate("glacier", tmp_path_factory.mktemp("scene"), size=(96, 96), seed=1, quicklook=False)
 
 
-@pytest.fixture(scope="module")
-def tiny_weights(tmp_path_factory):
-    """An untrained CC-ResSiamNet with 4 base channels, exported in the shipped weights format."""
-    torch = pytest.importorskip("torch")
-    from sarflow.nn import build_model
-    from sarflow.training.export import export_model
-
-    folder = tmp_path_factory.mktemp("weights")
-    torch.manual_seed(0)
-    net = build_model("ccressiamnet", base_channels=4, depth=2)
-    torch.save({"format": "sarflow-checkpoint-1", "model_config": net.to_config(), "model_state": net.state_dict(),
-                "train_config": {"seed": 0}, "step": 0}, folder / "checkpoint.pt")
-    return export_model(folder / "checkpoint.pt", folder / "tiny.pt")
-
-
 def inference_config():
     from sarflow.scene.inference import InferenceConfig
 

@@ -90,6 +90,8 @@ def _calibration(state: dict) -> float:
     from sarflow.nn import model_from_config
     from sarflow.training.loop import TrainConfig, sigma_scale, validation_set
 
+    if "recipe" not in state["train_config"]:
+        return 1.0  # not written by `sarflow train`: no record of the data to calibrate on
     config = TrainConfig.from_dict(state["train_config"])
     model = model_from_config(state["model_config"])
     model.load_state_dict(state["model_state"])
