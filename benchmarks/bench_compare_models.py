@@ -74,7 +74,12 @@ def main() -> None:
     parser.add_argument("--test-size", type=int, default=48)
     parser.add_argument("--models", default=",".join(MODELS))
     parser.add_argument("--quick", action="store_true", help="tiny test set and evaluations")
+    parser.add_argument("--threads", type=int, default=None,
+                        help="torch threads (1 per process is the reliable choice on 2 shared cores; run two "
+                             "processes with different --models, then the full command to print the table)")
     args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
 
     device = select_device("auto")
     recipe = SyntheticRecipe(patch_size=args.patch_size)

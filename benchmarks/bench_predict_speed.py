@@ -6,10 +6,14 @@
 
 On one simulated pair (smooth sub-pixel motion, 2 cores by default):
 
-- the network: `predict_arrays` over the whole pair (``--prior none``; the tiles, the blending, the
-  normalisation included; reading and writing files are not), default-size untrained CC-ResSiamNet
-  (speed does not depend on the weights) or ``--model PATH``, bfloat16 autocast and channels-last
-  (``--precision fp32`` for float32), for each tile size asked;
+- the network: `predict_arrays` over the whole pair (the tiles, the blending, the normalisation
+  included; reading and writing files are not), the shipped network by default (``--model PATH``
+  for other weights, ``--untrained`` for a default-size untrained CC-ResSiamNet), bfloat16 autocast
+  and channels-last (``--precision fp32`` for float32), for each tile size asked. Tiles overlap by
+  what the weights were measured to need at export (``tile_overlap``, `sarflow.scene.context`), or
+  by the receptive field (capped at half a tile) for weights without that measurement, or by
+  ``--overlap``. A network trained on the tracker prior runs its prior first (the shipped one
+  does): its time is printed apart, and the network's own time is the total minus it;
 - the peer: a Python loop of OpenCV ``matchTemplate`` (TM_CCOEFF_NORMED) per 32 px chip with a
   parabola peak, search radius 16, on a step-8 grid, the matcher at the core of autoRIFT;
 - the machine: torch bfloat16 and float32 matmul rates (2048 x 2048, best of several), and what the
@@ -81,7 +85,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--size", type=int, default=4096, help="pair side, pixels")
     parser.add_argument("--threads", type=int, default=2, help="torch and OpenCV threads")
-    parser.add_argument("--model", default=None, help="weights file (default: untrained default-size CC-ResSiamNet)")
+    parser.add_argument("--model", default=None, help="weights file or shipped name (default: the shipped network)")
+    parser.add_argument("--untrained", action="store_true", help="a default-size untrained CC-ResSiamNet instead")
+    parser.add_argument("--overlap", type=int, default=None, help="tile overlap, pixels (default: see above)")
     parser.add_argument("--tile-sizes", type=int, nargs="+", default=[512])
     parser.add_argument("--batch-size", type=int, default=4)
     parser.add_argument("--precision", choices=["bf16", "fp32"], default="bf16")
@@ -94,13 +100,14 @@ def main() -> None:
     from sarflow.scene.inference import InferenceConfig, lattice_for
     from sarflow.scene.predict import predict_arrays
 
-    if args.model:
-        from sarflow.models import load_model
-
-        model = load_model(args.model)
-    else:
+    if args.untrained:
         torch.manual_seed(0)
         model = build_model("ccressiamnet").eval()
+    else:
+        from sarflow.models import DEFAULT_MODEL, load_model
+
+        model = load_model(args.model or DEFAULT_MODEL)
+    prior = "always" if getattr(model, "prior_input", False) else "none"
     macs = conv_flops_per_pixel(model, 256, 256)
     print(f"pair {args.size} x {args.size}, {args.threads} threads; network {model.to_config()['name']}: "
           f"{macs:,.0f} MAC per pixel per pass, receptive field {model.receptive_field} px")
@@ -121,24 +128,39 @@ def main() -> None:
     print(f"OpenCV matchTemplate loop (chip 32, radius {args.search_radius}, step 8): {points:,} points in "
           f"{t_cv:.1f} s ({points / t_cv:,.0f} points/s)")
 
+    t_prior = 0.0
+    if prior == "always":
+        from sarflow.scene.blocks import ArraySource
+        from sarflow.scene.coarse import coarse_prior_grid
+        from sarflow.scene.predict import prior_route
+
+        _, coarse = prior_route(model, prior, 64)
+        start = time.perf_counter()
+        coarse_prior_grid(ArraySource(reference), ArraySource(secondary), config=coarse)
+        t_prior = time.perf_counter() - start
+        print(f"the network's tracker prior (step {coarse.step}, chips {coarse.chip_size} and {2 * coarse.chip_size}, "
+              f"radius {coarse.search_radius}): {t_prior:.1f} s ({t_prior / t_cv:.2f} x the OpenCV loop)")
+
     pixels = args.size * args.size
     print()
-    print(f"{'tile':>5} {'overlap':>7} {'passes/px':>9} {'net s':>8} {'net/OpenCV':>10} {'Mpx/s':>7} "
-          f"{'GFLOP/s':>8} {'bf16 limit Mpx/s':>16} {'of limit':>8}")
+    print(f"{'tile':>5} {'overlap':>7} {'passes/px':>9} {'total s':>8} {'net s':>8} {'net/OpenCV':>10} "
+          f"{'total/OpenCV':>12} {'Mpx/s':>7} {'GFLOP/s':>8} {'bf16 limit Mpx/s':>16} {'of limit':>8}")
     for tile in args.tile_sizes:
-        config = InferenceConfig(tile_size=tile, batch_size=args.batch_size, precision=args.precision,
-                                 device="cpu")
+        config = InferenceConfig(tile_size=tile, overlap=args.overlap, batch_size=args.batch_size,
+                                 precision=args.precision, device="cpu")
         lattice = lattice_for(model, (args.size, args.size), config)
         tile_pixels = lattice.count * lattice.tile[0] * lattice.tile[1]
         passes = tile_pixels / pixels  # each output pixel is computed this many times (overlaps)
         start = time.perf_counter()
-        out = predict_arrays(model, reference, secondary, config=config, prior="none")
-        t_net = time.perf_counter() - start
+        out = predict_arrays(model, reference, secondary, config=config, prior=prior)
+        t_total = time.perf_counter() - start
+        t_net = t_total - t_prior
         assert np.isfinite(out["dx"]).mean() > 0.99
         flops = 2 * macs * tile_pixels
         limit = bf16 * 1e9 / (2 * macs * passes) / 1e6
         rate = pixels / t_net / 1e6
-        print(f"{tile:>5} {lattice.ramp[0]:>7} {passes:>9.2f} {t_net:>8.1f} {t_net / t_cv:>10.2f} {rate:>7.3f} "
+        print(f"{tile:>5} {lattice.ramp[0]:>7} {passes:>9.2f} {t_total:>8.1f} {t_net:>8.1f} {t_net / t_cv:>10.2f} "
+              f"{t_total / t_cv:>12.2f} {rate:>7.3f} "
               f"{flops / t_net / 1e9:>8.1f} {limit:>16.3f} {rate / limit:>8.1%}")
 
 

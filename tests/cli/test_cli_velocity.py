@@ -89,3 +89,43 @@ def test_velocity_command_existing_output_and_overwrite(offsets, tmp_path, capsy
 def test_velocity_listed_in_help(capsys):
     assert main(["--help"]) == 0
     assert "velocity" in capsys.readouterr().out
+
+
+def _geotiff_pair(tmp_path):
+    from sarflow.io import write_geotiff
+    from sarflow.simulation.fields import UniformShift
+    from sarflow.simulation.pair import simulate_pair
+
+    pair = simulate_pair(UniformShift(1.0, 0.0), shape=(160, 160), seed=3)
+    ref = write_geotiff(tmp_path / "r.tif", {"amplitude": pair.reference}, transform=IMAGE_TRANSFORM,
+                        crs=CRS.from_epsg(32633))
+    sec = write_geotiff(tmp_path / "s.tif", {"amplitude": pair.secondary}, transform=IMAGE_TRANSFORM,
+                        crs=CRS.from_epsg(32633))
+    return ref, sec
+
+
+def test_track_dates_reach_velocity_through_the_product(tmp_path, capsys):
+    ref, sec = _geotiff_pair(tmp_path)
+    off = tmp_path / "off.tif"
+    assert main(["track", str(ref), str(sec), "-o", str(off), "--chip-sizes", "32", "--step", "16", "--quiet",
+                 "--dates", "2021-06-01", "2021-06-11"]) == 0
+    with rasterio.open(off) as src:
+        assert src.tags()["reference_date"] == "2021-06-01T00:00:00"
+        assert src.tags()["secondary_date"] == "2021-06-11T00:00:00"
+    capsys.readouterr()
+    assert main(["velocity", str(off), "-o", str(tmp_path / "vel.tif"), "--units", "m/day"]) == 0
+    printed = capsys.readouterr().out
+    assert "2021-06-01 to 2021-06-11 (10 days)" in printed
+    with rasterio.open(tmp_path / "vel.tif") as src:
+        vx = src.read(src.descriptions.index("vx") + 1)
+    assert abs(float(np.nanmedian(vx)) - 1.0) < 0.05  # 1 px of 10 m in 10 days
+
+
+@pytest.mark.parametrize("command", ["track", "predict"])
+def test_bad_dates_are_refused_before_any_work(tmp_path, capsys, command):
+    ref, sec = _geotiff_pair(tmp_path)
+    out = tmp_path / "off.tif"
+    status = main([command, str(ref), str(sec), "-o", str(out), "--quiet", "--dates", "2021-06-11", "2021-06-01"])
+    assert status != 0
+    assert "is before the reference date" in capsys.readouterr().err
+    assert not out.exists() and not list(tmp_path.glob(".off*"))

@@ -60,6 +60,8 @@ def test_export_and_load_round_trip(run, tmp_path):
     card = weights.with_suffix(".md").read_text()
     assert "sarflow train -o run" in card and "Seed: 0" in card and "test_rmse" in card
     model = load_model(str(weights))
+    # The tile overlap measured at export is stored, loaded and named in the card.
+    assert isinstance(model.tile_overlap, int) and f"overlaps tiles by {model.tile_overlap} px" in card
     x = torch.rand(1, 1, 32, 32)
     out = model(x, x)
     assert out.offsets.shape == (1, 2, 32, 32)

@@ -61,8 +61,11 @@ def make_dataset(pairs, output, labels, tile_size, stride, min_valid, step, max_
               help="weights file (.pt); the model card NAME.md is written beside it")
 @click.option("--metrics", type=click.Path(dir_okay=False, exists=True), default=None,
               help="JSON file of further metrics for the card (e.g. the held-out benchmark's)")
+@click.option("--measure-overlap/--no-measure-overlap", default=True, show_default=True,
+              help="measure the tile overlap that keeps seams within 0.005 px and store it with the weights "
+                   "(two to three minutes on one core for the default network); scene inference uses it")
 @click.option("--overwrite", is_flag=True, help="replace existing weights and model card (refused otherwise)")
-def export_model(checkpoint, output, metrics, overwrite):
+def export_model(checkpoint, output, metrics, measure_overlap, overwrite):
     """Export a training checkpoint (best.pt) as small float16 weights with a model card.
 
     The SHA-256 of the weights is recorded in the card and in checksums.json beside them;
@@ -81,5 +84,9 @@ def export_model(checkpoint, output, metrics, overwrite):
             raise InputError(f"{metrics}: not a JSON file ({exc})") from exc
         if not isinstance(extra, dict):
             raise InputError(f"{metrics}: must hold a JSON object of metrics, got {type(extra).__name__}")
-    path = export(checkpoint, output, extra_metrics=extra, overwrite=overwrite)
-    click.echo(f"wrote {path} and {path.with_suffix('.md')}")
+    path = export(checkpoint, output, extra_metrics=extra, overwrite=overwrite, measure_overlap=measure_overlap)
+    from sarflow.models import load_model
+
+    overlap = load_model(str(path)).tile_overlap
+    click.echo(f"wrote {path} and {path.with_suffix('.md')}; tile overlap "
+               + (f"{overlap} px (measured)" if overlap is not None else "from the receptive field"))

@@ -21,7 +21,8 @@ from sarflow.scene.inference import InferenceConfig
               help="shipped weights name, or the path of weights exported by `sarflow export-model`")
 @dataclass_options(InferenceConfig, exclude=("overlap",))
 @click.option("--overlap", type=click.IntRange(min=0), default=None, metavar="PIXELS",
-              help="overlap of neighbouring tiles (default: the network's receptive field, at most half a tile)")
+              help="overlap of neighbouring tiles (default: the overlap measured for the weights at export, else the "
+                   "network's receptive field; at most half a tile)")
 @click.option("--prior", type=click.Choice(["auto", "always", "none"]), default="auto", show_default=True,
               help="coarse tracking pass for large motion: the network then measures the residual "
                    "(auto: only where the coarse pass finds more than 3 px)")
@@ -42,9 +43,12 @@ from sarflow.scene.inference import InferenceConfig
               help="run the blocks on the Dask cluster of this scheduler, e.g. tcp://10.0.0.1:8786")
 @click.option("--netcdf", is_flag=True, help="also write a NetCDF beside a GeoTIFF output")
 @click.option("--overwrite", is_flag=True, help="replace an existing output (refused otherwise)")
+@click.option("--dates", nargs=2, default=None, metavar="REFERENCE_DATE SECONDARY_DATE",
+              help="acquisition dates (ISO 8601, e.g. 2020-01-01 2020-01-13), stored in the product for "
+                   "sarflow velocity")
 @click.option("--quiet", is_flag=True, help="no progress bar")
 def predict(reference, secondary, output, pairs, model, prior, search_radius, band, window, max_memory, block_pixels,
-            resume, workers, scheduler, netcdf, overwrite, quiet, **kwargs):
+            resume, workers, scheduler, netcdf, overwrite, dates, quiet, **kwargs):
     """Dense per-pixel offsets between two SAR amplitude images from a network (CC-ResSiamNet).
 
     Writes dx, dy (pixels; a feature at reference (r, c) lies at (r + dy, c + dx) in the secondary)
@@ -72,6 +76,9 @@ def predict(reference, secondary, output, pairs, model, prior, search_radius, ba
             raise click.UsageError("give REFERENCE SECONDARY or --pairs FILE, not both")
         if window:
             raise click.UsageError("--window applies to one pair, not to --pairs")
+        if dates:
+            raise click.UsageError("--dates applies to one pair; sarflow velocity reads each pair's dates from its "
+                                   "images' tags or takes --dates per product")
         from sarflow.scene.predict import predict_pairs
 
         with progress_bar("predicting", unit="tiles", enabled=not quiet) as advance:
@@ -92,7 +99,7 @@ def predict(reference, secondary, output, pairs, model, prior, search_radius, ba
             check_writable(Path(output).with_suffix(".nc"), overwrite=overwrite)
     with progress_bar("predicting", unit="tiles", enabled=not quiet) as advance:
         result = predict_job(reference, secondary, output, window=tuple(window) if window else None,
-                             progress=advance, **options)
+                             progress=advance, dates=tuple(dates) if dates else None, **options)
     if result.skipped:
         click.echo(f"{output} is complete (an earlier run finished it)", err=quiet)
         return

@@ -40,9 +40,12 @@ def _chip_sizes(ctx, param, value: str) -> tuple[int, ...]:
 @click.option("--block-pixels", type=click.IntRange(min=64), default=None, metavar="PIXELS",
               help="track in blocks of about this side whatever the scene's size")
 @click.option("--resume", is_flag=True, help="continue an interrupted block-by-block run (its .OUT.partial folder)")
+@click.option("--dates", nargs=2, default=None, metavar="REFERENCE_DATE SECONDARY_DATE",
+              help="acquisition dates (ISO 8601, e.g. 2020-01-01 2020-01-13), stored in the product for "
+                   "sarflow velocity")
 @click.option("--quiet", is_flag=True, help="no progress bar")
 def track(reference, secondary, output, chip_sizes, prior, band, netcdf, overwrite, max_memory, block_pixels, resume,
-          quiet, **kwargs):
+          dates, quiet, **kwargs):
     """Measure offsets between two SAR amplitude images by multi-kernel normalized cross-correlation.
 
     Writes dx, dy (pixels; a feature at reference (r, c) lies at (r + dy, c + dx) in the secondary)
@@ -57,7 +60,7 @@ def track(reference, secondary, output, chip_sizes, prior, band, netcdf, overwri
     with progress_bar("tracking", unit="blocks", enabled=not quiet) as advance:
         product = track_job(reference, secondary, output, config=config, prior=prior, band=band, netcdf=netcdf,
                             progress=advance, overwrite=overwrite, max_memory=max_memory, block_pixels=block_pixels,
-                            resume=resume)
+                            resume=resume, dates=tuple(dates) if dates else None)
     valid = product.dx == product.dx
     click.echo(f"wrote {output}: {product.shape[0]} x {product.shape[1]} points, "
                f"{valid.mean():.1%} with an estimate", err=quiet)

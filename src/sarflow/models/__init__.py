@@ -189,6 +189,11 @@ def load_model(name: str = DEFAULT_MODEL, *, device: str = "cpu"):
     # Calibration of the predicted sigma, fitted on validation pairs at export (1.0: none).
     scale = state.get("sigma_scale", 1.0)
     model.sigma_scale = float(scale) if isinstance(scale, (int, float)) and scale > 0 else 1.0
+    # Tile overlap measured at export (`sarflow.scene.context`); None: scene inference uses the
+    # receptive field, capped at half a tile.
+    overlap = state.get("tile_overlap")
+    model.tile_overlap = int(overlap) if isinstance(overlap, int) and not isinstance(overlap, bool) and overlap >= 0 \
+        else None
     return model.to(device).eval()
 
 

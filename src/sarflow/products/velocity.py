@@ -63,6 +63,7 @@ __all__ = [
     "IMAGE_DATE_TAGS",
     "VelocityProduct",
     "acquisition_span",
+    "pair_date_tags",
     "canonical_units",
     "date_tags",
     "dates_from_tags",
@@ -165,6 +166,21 @@ def pair_dates_from_tags(metadata: Mapping[str, str]) -> tuple[tuple[str, str], 
 _MISSING_DATES = ("no acquisition dates: give them (--dates REFERENCE_DATE SECONDARY_DATE, e.g. "
                   "--dates 2020-01-01 2020-01-13) or the time span (--days 12); the product carries no "
                   "reference_date / secondary_date tags")
+
+
+def pair_date_tags(dates: Sequence) -> dict[str, str]:
+    """Product tags ``reference_date`` / ``secondary_date`` (ISO 8601) for acquisition dates given by a user.
+
+    `sarflow track` and `sarflow predict` store them (``--dates``), so `sarflow velocity` finds
+    them in the product without being told again.
+
+    Raises
+    ------
+    InputError
+        Not two dates, dates that do not parse, are equal or reversed (as `acquisition_span`).
+    """
+    reference, secondary, _, _ = acquisition_span(dates=dates)
+    return {"reference_date": reference.isoformat(), "secondary_date": secondary.isoformat()}
 
 
 def acquisition_span(metadata: Mapping[str, str] | None = None, *, dates: Sequence | None = None,

@@ -52,7 +52,8 @@ class ModelSpec:
             raise InputError("Dask runs need a sarflow.nn network (one with to_config())")
         state = {k: v.detach().cpu().numpy().copy() for k, v in model.state_dict().items()}
         # What sarflow.models.load_model adds beside the weights (route and sigma calibration).
-        attributes = {name: getattr(model, name) for name in ("prior_input", "sigma_scale") if hasattr(model, name)}
+        attributes = {name: getattr(model, name) for name in ("prior_input", "sigma_scale", "tile_overlap")
+                      if hasattr(model, name)}
         return cls(model.to_config(), state, model_digest(model), attributes)
 
     def build(self, config):

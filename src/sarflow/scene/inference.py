@@ -51,8 +51,9 @@ class InferenceConfig:
     tile_size : int
         Tile side in pixels (the network sees tiles of this size).
     overlap : int or None
-        Overlap between neighbouring tiles in pixels; None uses the network's receptive field
-        (capped at half a tile).
+        Overlap between neighbouring tiles in pixels; None uses the overlap measured for the
+        network's weights at export (``tile_overlap``), or else its receptive field (capped at
+        half a tile).
     batch_size : int
         Tiles per forward pass.
     precision : {"bf16", "fp32"}
@@ -151,8 +152,14 @@ def blend_window(size: int, overlap: int) -> np.ndarray:
 # ----------------------------------------------------------------------------------- model
 
 def lattice_for(model, shape: tuple[int, int], config: InferenceConfig) -> TileLattice:
-    """The tile lattice of a scene of ``shape`` for ``model`` (its receptive field and divisor)."""
-    return TileLattice.build(shape, tile_size=config.tile_size, overlap=config.overlap,
+    """The tile lattice of a scene of ``shape`` for ``model``.
+
+    The overlap is the configured one, else the one measured for the network's weights at export
+    (``model.tile_overlap``, `sarflow.scene.context.measure_overlap`), else its theoretical
+    receptive field; always at most half a tile.
+    """
+    overlap = config.overlap if config.overlap is not None else getattr(model, "tile_overlap", None)
+    return TileLattice.build(shape, tile_size=config.tile_size, overlap=overlap,
                              receptive_field=int(getattr(model, "receptive_field", 64)),
                              divisor=int(getattr(model, "divisor", 1)))
 
@@ -239,6 +246,12 @@ def predict_block(model, lattice: TileLattice, block: Block, reference: np.ndarr
         raise InputError(f"the windows must cover the block's tiles {span.shape}, got {reference.shape} and "
                          f"{secondary.shape}")
     mean, std = statistics
+    if not model.training:
+        # The same function with every convolution -> BatchNorm pair folded (one pass less over
+        # every feature map); a copy per call, so the caller's network never changes.
+        from sarflow.nn.fuse import fold_batch_norms
+
+        model = fold_batch_norms(model)
     th, tw = lattice.tile
     tiles = lattice.tiles_touching(block)
     win = lattice.weights()

@@ -309,7 +309,8 @@ def model_digest(model) -> str:
     digest = hashlib.sha256()
     config = model.to_config() if hasattr(model, "to_config") else {"class": type(model).__name__}
     digest.update(json.dumps(config, sort_keys=True, default=str).encode())
-    extras = {name: getattr(model, name) for name in ("prior_input", "sigma_scale") if hasattr(model, name)}
+    extras = {name: getattr(model, name) for name in ("prior_input", "sigma_scale", "tile_overlap")
+              if hasattr(model, name)}
     if extras:
         digest.update(json.dumps(extras, sort_keys=True).encode())
     for name, tensor in sorted(model.state_dict().items()):
@@ -354,7 +355,8 @@ def predict(reference: str | Path, secondary: str | Path, output: str | Path, *,
             prior_threshold_px: float = 3.0, band: int = 1, netcdf: bool = False, overwrite: bool = False,
             resume: bool = False, max_memory: str | int | None = None, block_pixels: int | None = None,
             window: tuple[int, int, int, int] | None = None, workers: int = 0, scheduler: str | None = None,
-            client=None, progress: Callable[[int, int], None] | None = None) -> PredictSummary:
+            client=None, progress: Callable[[int, int], None] | None = None,
+            dates: Sequence | None = None) -> PredictSummary:
     """Dense (per-pixel) offsets of a raster pair from a network, written as an offsets product.
 
     Bands: ``dx``, ``dy`` (pixels), ``sigma_dx``, ``sigma_dy`` (1-sigma uncertainty, pixels) when
@@ -397,6 +399,9 @@ def predict(reference: str | Path, secondary: str | Path, output: str | Path, *,
         A Dask client to use (takes precedence over ``workers`` and ``scheduler``).
     progress : callable ``(done, total)``, optional
         Network tiles.
+    dates : (reference, secondary), optional
+        Acquisition dates, stored as the product's ``reference_date`` / ``secondary_date`` tags
+        (where `sarflow velocity` looks for them); checked before any work.
 
     Returns
     -------
@@ -412,6 +417,9 @@ def predict(reference: str | Path, secondary: str | Path, output: str | Path, *,
     start = time.perf_counter()
     config = config or InferenceConfig()
     _check_prior_mode(prior)
+    from sarflow.products.velocity import pair_date_tags
+
+    date_tags = {} if dates is None else pair_date_tags(dates)
     output = Path(output)
     if output.suffix.lower() not in (".tif", ".tiff", ".nc"):
         raise InputError(f"{output}: the output must end in .tif or .nc")
@@ -505,6 +513,7 @@ def predict(reference: str | Path, secondary: str | Path, output: str | Path, *,
                            "tiles": lattice.to_dict(), "block_side": side, "window": list(window) if window else None},
             "reference": str(reference), "secondary": str(secondary), "sarflow_version": __version__,
             "elapsed_s": f"{time.perf_counter() - start:.3f}",
+            **date_tags,
         }
         from sarflow.scene.output import write_blocks
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -14,6 +14,7 @@ from sarflow.errors import InputError, RasterFormatError, SarflowError
 from sarflow.io.atomic import check_writable
 from sarflow.io.products import OffsetProduct, grid_transform, read_offsets, write_offsets
 from sarflow.io.rasters import open_pair
+from sarflow.products.velocity import pair_date_tags
 
 __all__ = ["track", "resample_prior"]
 
@@ -85,6 +86,7 @@ def track(
     resume: bool = False,
     max_memory: str | int | None = None,
     block_pixels: int | None = None,
+    dates: Sequence | None = None,
 ) -> OffsetProduct:
     """Multi-kernel offset tracking of a raster pair, written as an offsets product.
 
@@ -112,6 +114,9 @@ def track(
         blocks (`sarflow.scene.track_blocks`), reading only a window of the pair at a time.
     block_pixels : int, optional
         Track in blocks of about this many pixels a side whatever the scene's size.
+    dates : (reference, secondary), optional
+        Acquisition dates, stored as the product's ``reference_date`` / ``secondary_date`` tags
+        (where `sarflow velocity` looks for them); checked before any work.
 
     Returns
     -------
@@ -129,6 +134,7 @@ def track(
     from sarflow.tracking import TrackConfig, track_offsets
 
     config = TrackConfig() if config is None else config
+    date_tags = {} if dates is None else pair_date_tags(dates)
     output = Path(output)
     if output.suffix.lower() not in (".tif", ".tiff", ".nc"):
         raise InputError(f"{output}: the output must end in .tif or .nc")
@@ -192,6 +198,7 @@ def track(
             "grid": f"estimate (i, j) at reference pixel ({result.row0} + {result.step} i, "
                     f"{result.col0} + {result.step} j)",
             "elapsed_s": f"{time.perf_counter() - start:.3f}",
+            **date_tags,
         },
     )
     write_offsets(product, output)

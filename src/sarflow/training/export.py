@@ -65,6 +65,16 @@ def _card(name: str, state: dict, extra_metrics: dict | None, size_bytes: int, s
     if "sigma_scale" in best:
         lines.append(f"- Uncertainty: the predicted sigma is multiplied by {best['sigma_scale']:.4f}, fitted at "
                      "export so that 68.27 % of the validation errors lie within one sigma.")
+    measured = state.get("overlap_measurement")
+    if measured:
+        errors = ", ".join(f"{k} px: {v:.4f}" for k, v in measured["errors_px"].items())
+        if measured["overlap"] is not None:
+            lines.append(f"- Tiling: scene inference overlaps tiles by {measured['overlap']} px, the smallest overlap "
+                         f"whose seams stay within {measured['tolerance_px']} px of a single tile (largest "
+                         f"difference per overlap tried: {errors}; `sarflow.scene.context`).")
+        else:
+            lines.append(f"- Tiling: no overlap tried kept seams within {measured['tolerance_px']} px ({errors}); "
+                         "scene inference overlaps tiles by the receptive field (at most half a tile).")
     lines += [
         "",
         "## Metrics",
@@ -101,8 +111,18 @@ def _calibration(state: dict) -> float:
     return sigma_scale(model, data, precision=config.precision)
 
 
+def _overlap(state: dict) -> dict:
+    """Tile overlap the checkpoint's network needs for invisible seams (`sarflow.scene.context`)."""
+    from sarflow.nn import model_from_config
+    from sarflow.scene.context import measure_overlap
+
+    model = model_from_config(state["model_config"])
+    model.load_state_dict(state["model_state"])
+    return measure_overlap(model.eval()).to_dict()
+
+
 def export_model(checkpoint: str | Path, output: str | Path, *, extra_metrics: dict | None = None,
-                 overwrite: bool = False, calibrate: bool = True) -> Path:
+                 overwrite: bool = False, calibrate: bool = True, measure_overlap: bool = True) -> Path:
     """Write ``output`` (``NAME.pt``: float16 weights + network config) and ``NAME.md`` beside it.
 
     The weights file holds only tensors, dicts, lists, strings and numbers, so it loads with
@@ -123,6 +143,11 @@ def export_model(checkpoint: str | Path, output: str | Path, *, extra_metrics: d
     calibrate : bool
         Fit the factor that calibrates the network's sigma on the run's validation pairs (stored as
         ``sigma_scale``; `sarflow.models.load_model` applies it), for simulated-data runs.
+    measure_overlap : bool
+        Measure the tile overlap that keeps tiled inference within 0.005 px of one tile
+        (`sarflow.scene.context.measure_overlap`, two to three minutes for the default network on
+        one core) and store it as ``tile_overlap``; scene inference then uses it instead of the
+        receptive field. Without it (or if no candidate passes) the receptive field is used.
 
     Raises
     ------
@@ -156,6 +181,8 @@ def export_model(checkpoint: str | Path, output: str | Path, *, extra_metrics: d
     scale = _calibration(state) if calibrate else 1.0
     state.setdefault("best", {})
     state["best"] = {**state["best"], "sigma_scale": scale}
+    state["overlap_measurement"] = _overlap(state) if measure_overlap else None
+    tile_overlap = state["overlap_measurement"]["overlap"] if state["overlap_measurement"] else None
     shipped = _plain({
         "format": "sarflow-weights-1",
         "model_config": state["model_config"],
@@ -166,6 +193,8 @@ def export_model(checkpoint: str | Path, output: str | Path, *, extra_metrics: d
         "best": state.get("best", {}),
         "wall_seconds": state.get("wall_seconds", 0.0),
         "sigma_scale": scale,
+        "tile_overlap": tile_overlap,
+        "overlap_measurement": state["overlap_measurement"],
         "sarflow_version": __version__,
     })
     with atomic_path(output) as tmp:
