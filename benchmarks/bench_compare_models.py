@@ -2,6 +2,7 @@
 
     python benchmarks/bench_compare_models.py --steps 1500 --out runs/compare      # about 1.5 h on 2 cores
     python benchmarks/bench_compare_models.py --steps 200 --out /tmp/cmp --quick    # a smoke run
+    python benchmarks/bench_compare_models.py --steps 400 --prior --out runs/compare-prior   # the residual route
 
 For each network (CC-ResSiamNet, U-Net on the stacked pair, Siamese U-Net without cross-connections,
 the cost-volume network) the same `TrainConfig` except the network, the same simulated batches
@@ -10,6 +11,11 @@ pixel, validation RMSE by displacement band (< 0.5 px, 0.5-5 px, > 5 px) on a he
 validations to converge (first one within 5 % of the best RMSE), the train / validation loss gap,
 and inference megapixels per second (bfloat16, channels-last). The multi-kernel tracker is scored on
 the same test pairs (on its step-8 grid). Runs resume: the same command continues where it stopped.
+
+With ``--prior`` every network is trained on the residual after the tracker prior (``sarflow train
+--prior``, the shipped route); its errors are those of the residual, which equal those of the
+recomposed offsets to first order, and the displacement bands are those of the true offsets. A row
+"prior alone" (zero residual) is the baseline such a network must beat.
 """
 
 from __future__ import annotations
@@ -29,9 +35,14 @@ from sarflow.tracking import TrackConfig, track_offsets
 BANDS = (("< 0.5 px", 0.0, 0.5), ("0.5-5 px", 0.5, 5.0), ("> 5 px", 5.0, np.inf))
 
 
-def banded_rmse(pred: np.ndarray, target: np.ndarray, mask: np.ndarray) -> dict[str, float]:
-    """RMSE of the vector error by true displacement magnitude; pred/target (N, 2, H, W), mask (N, 1, H, W)."""
-    mag = np.hypot(target[:, 0], target[:, 1])
+def banded_rmse(pred: np.ndarray, target: np.ndarray, mask: np.ndarray, truth: np.ndarray | None = None
+                ) -> dict[str, float]:
+    """RMSE of the vector error by true displacement magnitude; pred/target (N, 2, H, W), mask (N, 1, H, W).
+
+    ``truth`` gives the displacement that decides the band when ``target`` is a residual.
+    """
+    truth = target if truth is None else truth
+    mag = np.hypot(truth[:, 0], truth[:, 1])
     err = np.hypot(pred[:, 0] - target[:, 0], pred[:, 1] - target[:, 1])
     ok = mask[:, 0] & np.isfinite(err)
     out = {}
@@ -74,6 +85,7 @@ def main() -> None:
     parser.add_argument("--test-size", type=int, default=48)
     parser.add_argument("--models", default=",".join(MODELS))
     parser.add_argument("--quick", action="store_true", help="tiny test set and evaluations")
+    parser.add_argument("--prior", action="store_true", help="train and test on the residual after the tracker prior")
     parser.add_argument("--threads", type=int, default=None,
                         help="torch threads (1 per process is the reliable choice on 2 shared cores; run two "
                              "processes with different --models, then the full command to print the table)")
@@ -83,18 +95,21 @@ def main() -> None:
 
     device = select_device("auto")
     recipe = SyntheticRecipe(patch_size=args.patch_size)
-    test = validation_set(recipe, 8 if args.quick else args.test_size, split="test")
+    raw = validation_set(recipe, 8 if args.quick else args.test_size, split="test")
+    test = validation_set(recipe, 8 if args.quick else args.test_size, split="test", prior=True) if args.prior else raw
     target, mask = test["target"].numpy(), test["mask"].numpy()
+    # Bands by the true displacement (the residual's is near zero everywhere).
+    truth = raw["target"].numpy()
     rows = []
     for name in args.models.split(","):
-        config = TrainConfig(model=name, recipe=recipe, steps=args.steps, batch_size=8,
+        config = TrainConfig(model=name, recipe=recipe, steps=args.steps, batch_size=8, prior=args.prior,
                              eval_every=max(1, args.steps // 10), validation_size=16 if args.quick else 48, seed=0)
         result = train(config, args.out / name, resume=True)
         state = torch.load(result.best_checkpoint, map_location=device, weights_only=False)
         model = build_model(name, **{k: v for k, v in state["model_config"].items() if k != "name"}).to(device)
         model.load_state_dict(state["model_state"])
         pred = predict_set(model, test, device)
-        bands = banded_rmse(pred, target, mask)
+        bands = banded_rmse(pred, target, mask, truth)
         test_metrics = evaluate_model(model, test, device=device)
         history = result.history
         best = min(r["val_rmse"] for r in history)
@@ -108,13 +123,14 @@ def main() -> None:
     t_bands, start, n = {b[0]: [] for b in BANDS}, time.perf_counter(), 0
     errs = {b[0]: [] for b in BANDS}
     all_err = []
+    raw_mask = raw["mask"].numpy()
     for i in range(target.shape[0]):
-        ref, sec = test["reference"][i, 0].numpy(), test["secondary"][i, 0].numpy()
+        ref, sec = raw["reference"][i, 0].numpy(), raw["secondary"][i, 0].numpy()
         chips = tuple(c for c in (32, 64, 128) if c + 16 <= min(ref.shape))  # chip + 2 x search radius
         res = track_offsets(ref, sec, config=TrackConfig(chip_sizes=chips, step=8, search_radius=8))
         r, c = res.rows, res.cols
-        t = target[i][:, r][:, :, c]
-        m = mask[i, 0][np.ix_(r, c)]
+        t = truth[i][:, r][:, :, c]
+        m = raw_mask[i, 0][np.ix_(r, c)]
         e = np.hypot(res.dx - t[0], res.dy - t[1])
         mag = np.hypot(t[0], t[1])
         ok = m & np.isfinite(e)
@@ -127,14 +143,20 @@ def main() -> None:
                    for k, v in errs.items()}
     del t_bands
 
-    print(f"\nComparison study: {args.steps} steps, batch 8, {args.patch_size} px simulated patches, seed 0; "
-          f"test set of {target.shape[0]} held-out pairs")
+    route = "residual after the tracker prior" if args.prior else "direct"
+    print(f"\nComparison study ({route}): {args.steps} steps, batch 8, {args.patch_size} px simulated patches, "
+          f"seed 0; test set of {target.shape[0]} held-out pairs")
     print(f"{'method':<16} {'params':>9} {'MAC/px':>8} {'RMSE':>7} " + " ".join(f"{b[0]:>9}" for b in BANDS)
           + f" {'converge':>9} {'val-train':>9} {'MP/s':>6} {'train h':>7}")
     for name, params, flops, rmse, bands, conv, nval, gap, mps, wall in rows:
         print(f"{name:<16} {params:9,d} {flops / 1e3:7.1f}k {rmse:7.3f} "
               + " ".join(f"{bands[b[0]]:9.3f}" for b in BANDS)
               + f" {conv:>4}/{nval:<4} {gap:9.4f} {mps:6.2f} {wall / 3600:7.2f}")
+    if args.prior:
+        zero = banded_rmse(np.zeros_like(target), target, mask, truth)
+        err = np.hypot(target[:, 0], target[:, 1])[mask[:, 0]]
+        print(f"{'prior alone':<16} {'-':>9} {'-':>8} {float(np.sqrt(np.mean(err ** 2))):7.3f} "
+              + " ".join(f"{zero[b[0]]:9.3f}" for b in BANDS))
     overall = float(np.sqrt(np.mean(np.concatenate(all_err) ** 2)))
     print(f"{'tracker (grid)':<16} {'-':>9} {'-':>8} {overall:7.3f} "
           + " ".join(f"{track_bands[b[0]]:9.3f}" for b in BANDS)

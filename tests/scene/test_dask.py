@@ -91,3 +91,20 @@ def test_a_killed_worker_does_not_lose_the_job(model, job, cluster):
     assert killed and sorted(saved) == list(range(len(job.blocks)))
     for k, bands in enumerate(reference):
         np.testing.assert_array_equal(saved[k], bands)
+
+
+@pytest.mark.parametrize("address, message", [
+    ("tcp://127.0.0.1:1", "cannot reach the Dask scheduler at tcp://127.0.0.1:1"),
+    ("tcp://127.0.0.1", "is not a scheduler address"),
+    ("tcp://127.0.0.1:notaport", "is not a scheduler address"),
+])
+def test_unreachable_scheduler_is_refused_at_once(address, message):
+    import time
+
+    from sarflow.errors import InputError
+    from sarflow.scene.dask import open_client
+
+    start = time.perf_counter()
+    with pytest.raises(InputError, match=message):
+        open_client(scheduler=address)
+    assert time.perf_counter() - start < 10  # not the client's 30 s wait

@@ -9,7 +9,7 @@ from scene_helpers import export_weights, loud_model, small_config, small_pair, 
 
 from sarflow.errors import InputError, OutputExistsError
 from sarflow.io import read_offsets
-from sarflow.scene.journal import ABORT_AFTER_BLOCKS_ENV, Journal, partial_folder
+from sarflow.scene.journal import ABORT_AFTER_BLOCKS_ENV, Journal, lock_path, partial_folder
 from sarflow.scene.predict import predict, predict_arrays, predict_pairs, read_pair_list
 
 TRANSFORM = Affine(10.0, 0.0, 500000.0, 0.0, -10.0, 6650000.0)
@@ -75,6 +75,22 @@ def test_resume_refuses_the_partial_run_of_another_job(scene, weights, tmp_path)
     # Without --resume the stale partial run is replaced.
     predict(ref, sec, out, model=str(weights), config=small_config(), prior="none", block_pixels=96)
     assert out.exists() and not partial_folder(out).exists()
+
+
+def test_a_second_run_on_one_output_is_refused_while_the_first_holds_it(scene, weights, tmp_path):
+    _, (ref, sec), _ = scene
+    out = tmp_path / "dense.tif"
+    first = Journal(out, job={"reference": "the first run"})
+    first.save(0, np.zeros(3))
+    for resume in (False, True):
+        with pytest.raises(InputError, match="another sarflow run is writing .*dense.tif"):
+            predict(ref, sec, out, model=str(weights), config=small_config(), prior="none", resume=resume)
+    other_process = run_cli(ref, sec, "-o", out, "--model", weights, "--prior", "none", "--quiet")
+    assert other_process.returncode != 0 and "another sarflow run is writing" in other_process.stderr
+    assert first.finished() == {0} and not out.exists()  # the first run's work is untouched
+    first.release()  # as when its process ends
+    predict(ref, sec, out, model=str(weights), config=small_config(), prior="none")
+    assert out.exists() and not partial_folder(out).exists() and not lock_path(out).exists()
 
 
 def test_existing_output_is_refused_before_any_work(scene, weights, tmp_path):

@@ -44,6 +44,18 @@ def test_dataset_labelled_by_tracking(pair_list, tmp_path):
     assert float(labelled.median()) == pytest.approx(0.6, abs=0.05)
 
 
+def test_default_chips_larger_than_a_small_pair_are_left_out(tmp_path):
+    pair = simulate_pair(UniformShift(0.6, -0.4), shape=(100, 100), seed=2, imaging=ImagingConfig(coherence=0.9))
+    write_geotiff(tmp_path / "a.tif", {"amplitude": pair.reference})
+    write_geotiff(tmp_path / "b.tif", {"amplitude": pair.secondary})
+    # Default chips 32, 64, 128: 128 does not fit a 100 px image; 32 and 64 label it.
+    summary = make_dataset([(str(tmp_path / "a.tif"), str(tmp_path / "b.tif"))], tmp_path / "t.h5", tile_size=64,
+                           stride=36, track_config=TrackConfig(step=4, workers=1))
+    batch = read_tiles(summary.path, [0])
+    labelled = batch["target"][:, 0][batch["mask"][:, 0]]
+    assert summary.tiles >= 1 and float(labelled.median()) == pytest.approx(0.6, abs=0.05)
+
+
 def test_dataset_labelled_by_simulation(pair_list, tmp_path):
     summary = make_dataset(read_pair_list(pair_list), tmp_path / "s.h5", labels="simulate", tile_size=64,
                            recipe=SyntheticRecipe(patch_size=64), seed=1)

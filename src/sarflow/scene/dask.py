@@ -116,6 +116,33 @@ def offsets_array(model, job):
     return da.block([[chunk for chunk in rows[r]] for r in sorted(rows)])
 
 
+def _check_reachable(address: str, timeout_s: float = 5.0) -> None:
+    """Refuse at once a ``tcp://HOST:PORT`` scheduler address nothing listens on (the client would wait 30 s).
+
+    Other protocols (``tls://``, ``ucx://``, ``inproc://``) are left to the client.
+    """
+    import socket
+    from urllib.parse import urlsplit
+
+    if "://" not in address:
+        address = f"tcp://{address}"
+    parts = urlsplit(address)
+    if parts.scheme != "tcp":
+        return
+    try:
+        host, port = parts.hostname, parts.port
+    except ValueError as exc:
+        raise InputError(f"{address!r} is not a scheduler address (expected tcp://HOST:PORT)") from exc
+    if not host or port is None:
+        raise InputError(f"{address!r} is not a scheduler address (expected tcp://HOST:PORT)")
+    try:
+        with socket.create_connection((host, port), timeout=timeout_s):
+            pass
+    except OSError as exc:
+        raise InputError(f"cannot reach the Dask scheduler at {address} ({exc.strerror or exc}); start one with "
+                         "`dask scheduler` and workers with `dask worker ADDRESS`") from exc
+
+
 def open_client(*, workers: int = 0, scheduler: str | None = None):
     """A ``distributed`` client: of the scheduler at ``scheduler``, or of a new local cluster.
 
@@ -132,6 +159,7 @@ def open_client(*, workers: int = 0, scheduler: str | None = None):
     except ImportError as exc:  # pragma: no cover - the dask extra is part of the dev install
         raise InputError("Dask runs need the 'dask' extra: pip install 'sarflow[dask]'") from exc
     if scheduler:
+        _check_reachable(scheduler)
         try:
             return Client(scheduler, timeout="30s"), None
         except OSError as exc:

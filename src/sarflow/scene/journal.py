@@ -10,6 +10,12 @@ the folder is then removed.
 A run started again with ``resume=True`` (``--resume``) checks that ``job.json`` describes the same
 job, keeps the finished blocks and computes the rest; the result is the same as an uninterrupted
 run's, since each block is a pure function of the inputs and the plan.
+
+Only one run at a time may work on an output: a job holds an exclusive lock (``flock``) on
+``.OUT.lock`` beside the output from the moment it opens the journal until the product is in
+place, and a second run is refused while it is held. The operating system drops the lock when its
+process ends, however it ends, so a killed run never blocks the ``--resume`` that follows; the
+lock file of a run that failed stays beside its partial folder (empty, harmless).
 """
 
 from __future__ import annotations
@@ -18,13 +24,14 @@ import json
 import os
 import shutil
 import uuid
+import weakref
 from pathlib import Path
 
 import numpy as np
 
 from sarflow.errors import InputError
 
-__all__ = ["Journal", "partial_folder", "file_identity", "ABORT_AFTER_BLOCKS_ENV"]
+__all__ = ["Journal", "partial_folder", "lock_path", "file_identity", "ABORT_AFTER_BLOCKS_ENV"]
 
 _FORMAT = "sarflow-journal-1"
 
@@ -36,6 +43,35 @@ def partial_folder(output: str | Path) -> Path:
     """Where the journal of a job writing ``output`` lives: ``.NAME.partial`` beside it."""
     output = Path(output)
     return output.with_name(f".{output.name}.partial")
+
+
+def lock_path(output: str | Path) -> Path:
+    """The lock file of jobs writing ``output``: ``.NAME.lock`` beside it."""
+    output = Path(output)
+    return output.with_name(f".{output.name}.lock")
+
+
+def _acquire_lock(output: Path) -> int | None:
+    """An open descriptor holding the exclusive lock of ``output``'s jobs (None where locks do not exist).
+
+    Raises
+    ------
+    InputError
+        Another run holds the lock.
+    """
+    try:
+        import fcntl
+    except ImportError:  # not a POSIX system: no advisory locks
+        return None
+    path = lock_path(output)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        os.close(fd)
+        raise InputError(f"another sarflow run is writing {output} (it holds {path}); wait for it to finish, "
+                         "or stop it and run again with --resume") from None
+    return fd
 
 
 def _normalised(value) -> object:
@@ -88,7 +124,11 @@ class Journal:
     """
 
     def __init__(self, output: str | Path, *, job: dict, plan: dict | None = None, resume: bool = False):
+        self.output = Path(output)
         self.folder = partial_folder(output)
+        # Before touching the folder: a second run must not discard or mix in another's blocks.
+        self._lock = _acquire_lock(self.output)
+        self._closer = weakref.finalize(self, _close, self._lock)
         self.job = _normalised(job)
         self._saved_here = 0
         record = self.folder / "job.json"
@@ -157,8 +197,23 @@ class Journal:
         _write_atomic(self.folder / f"{name}.npz", lambda tmp: _save_npz(tmp, arrays))
 
     def discard(self) -> None:
-        """Remove the folder (once the product is in place)."""
+        """Remove the folder and the lock file, and release the lock (once the product is in place)."""
         shutil.rmtree(self.folder, ignore_errors=True)
+        if self._lock is not None:
+            lock_path(self.output).unlink(missing_ok=True)
+        self.release()
+
+    def release(self) -> None:
+        """Release the lock (also done when the journal is garbage-collected or the process ends)."""
+        self._closer()
+
+
+def _close(fd: int | None) -> None:
+    if fd is not None:
+        try:
+            os.close(fd)
+        except OSError:
+            pass
 
 
 def _save_npy(path: Path, array: np.ndarray) -> None:

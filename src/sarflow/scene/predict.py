@@ -533,6 +533,8 @@ def predict(reference: str | Path, secondary: str | Path, output: str | Path, *,
         if not journal.finished():  # refused before any block: nothing worth resuming
             journal.discard()
         raise
+    finally:
+        journal.release()
 
 
 # ----------------------------------------------------------------------------------- many pairs

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import csv
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -122,7 +122,8 @@ def make_dataset(pairs: list[tuple[str, str]], output: str | Path, *, labels: st
     min_valid : float
         Smallest share of labelled pixels for a tile to be kept.
     track_config : TrackConfig, optional
-        Tracker settings for ``labels="track"`` (its step sets the label resolution).
+        Tracker settings for ``labels="track"`` (its step sets the label resolution); chips larger
+        than a pair's image are left out for that pair.
     max_sigma_px : float
         Tracker points with a larger error estimate are not used as labels.
     recipe : SyntheticRecipe, optional
@@ -179,6 +180,10 @@ def _label_by_tracking(reference, secondary, track_config, max_sigma_px):
     from sarflow.tracking import TrackConfig, track_offsets
 
     config = track_config or TrackConfig(step=4)
+    # Chips larger than this pair's image are left out for it (a small pair keeps the chips that fit).
+    fitting = tuple(c for c in config.chip_sizes if c <= min(reference.shape))
+    if fitting and fitting != tuple(config.chip_sizes):
+        config = replace(config, chip_sizes=fitting)
     result = track_offsets(reference, secondary, config=config)
     good = np.isfinite(result.dx) & (result.quality["sigma_px"] <= max_sigma_px)
     dx = np.where(good, result.dx, np.nan)
