@@ -91,7 +91,8 @@ def main() -> None:
     parser.add_argument("--tile-sizes", type=int, nargs="+", default=[512])
     parser.add_argument("--batch-size", type=int, default=4)
     parser.add_argument("--precision", choices=["bf16", "fp32"], default="bf16")
-    parser.add_argument("--search-radius", type=int, default=16, help="of the OpenCV loop")
+    parser.add_argument("--search-radius", type=int, default=16,
+                        help="of the OpenCV loop, and of the network's tracker prior")
     args = parser.parse_args()
 
     torch.set_num_threads(args.threads)
@@ -134,7 +135,7 @@ def main() -> None:
         from sarflow.scene.coarse import coarse_prior_grid
         from sarflow.scene.predict import prior_route
 
-        _, coarse = prior_route(model, prior, 64)
+        _, coarse = prior_route(model, prior, args.search_radius)  # the loop's search radius
         start = time.perf_counter()
         coarse_prior_grid(ArraySource(reference), ArraySource(secondary), config=coarse)
         t_prior = time.perf_counter() - start
@@ -152,7 +153,8 @@ def main() -> None:
         tile_pixels = lattice.count * lattice.tile[0] * lattice.tile[1]
         passes = tile_pixels / pixels  # each output pixel is computed this many times (overlaps)
         start = time.perf_counter()
-        out = predict_arrays(model, reference, secondary, config=config, prior=prior)
+        out = predict_arrays(model, reference, secondary, config=config, prior=prior,
+                             search_radius=args.search_radius)
         t_total = time.perf_counter() - start
         t_net = t_total - t_prior
         assert np.isfinite(out["dx"]).mean() > 0.99

@@ -58,3 +58,53 @@ def test_blockwise_coarse_prior_finds_large_motion():
         assert np.median(grid.dy) == pytest.approx(-9.7, abs=0.15)
     assert float(np.percentile(np.abs(one.dx - several.dx), 90)) < 0.1
     assert one.max_offset() == pytest.approx(np.hypot(14.4, 9.7), abs=1.0)
+
+
+def test_gap_spread_is_the_variability_around_each_gap():
+    from sarflow.scene.coarse import gap_spread
+
+    grid = np.zeros((9, 12), dtype=np.float32)
+    grid[:, 6:] = 10.0
+    grid[:, 5:7] = np.nan  # a gap between still and moving ground
+    spread = gap_spread(grid)
+    assert (spread[np.isfinite(grid)] == 0).all()
+    assert np.allclose(spread[:, 5:7], 5.0, atol=0.6)  # about as many 0 as 10 around: std 5
+    uniform = np.full((9, 12), 3.0, dtype=np.float32)
+    uniform[4, 4] = np.nan
+    assert gap_spread(uniform).max() == 0  # filling inside uniform motion costs nothing
+    assert gap_spread(np.full((4, 4), np.nan, dtype=np.float32)).max() == 0
+
+
+def test_prior_grid_keeps_its_spread_through_arrays_and_windows():
+    grid = smooth_grid()
+    spread = np.zeros_like(grid.dx)
+    spread[2, 3] = 4.0
+    with_gaps = PriorGrid(grid.dx, grid.dy, grid.row0, grid.col0, grid.step, spread, spread)
+    back = PriorGrid.from_arrays(with_gaps.to_arrays())
+    np.testing.assert_array_equal(back.spread_dx, spread)
+    assert back.has_gaps and not smooth_grid().has_gaps
+    sx, sy = back.spread_window(Block(0, 100, 0, 110))
+    row, col = grid.row0 + 2 * grid.step, grid.col0 + 3 * grid.step
+    assert sx[row, col] == pytest.approx(4.0) and sx[row + grid.step // 2, col] == pytest.approx(2.0)
+    assert (smooth_grid().spread_window(Block(0, 10, 0, 10))[0] == 0).all()
+
+
+def test_network_sigma_grows_where_the_prior_was_gap_filled(tiny_weights):
+    from sarflow.models import load_model
+    from sarflow.scene.inference import InferenceConfig
+    from sarflow.scene.predict import predict_arrays
+    from sarflow.simulation.fields import SmoothField
+
+    pair = simulate_pair(SmoothField(amplitude_px=3.0, correlation_px=60, seed=3), shape=(256, 256), seed=4)
+    secondary = pair.secondary.copy()
+    rng = np.random.default_rng(0)
+    secondary[:, 160:] = rng.exponential(size=(256, 96)).astype(np.float32)  # decorrelated: no estimate there
+    model = load_model(str(tiny_weights))
+    config = InferenceConfig(tile_size=256, precision="fp32", device="cpu")
+    out = predict_arrays(model, pair.reference, secondary, config=config, prior="always", search_radius=8)
+    plain = predict_arrays(model, pair.reference, secondary, config=config, prior="none")
+    inside, outside = (slice(20, 236), slice(200, 236)), (slice(20, 236), slice(20, 120))
+    # What the prior adds to the network's own sigma (about 1 px for this untrained network).
+    added = np.sqrt(np.maximum(out["sigma_dx"] ** 2 - plain["sigma_dx"] ** 2, 0))
+    assert np.nanmedian(added[inside]) > 0.3  # the guessed prior's spread (the motion varies by pixels)
+    assert np.nanmedian(added[outside]) < 0.1  # where the tracker measured, nothing

@@ -11,6 +11,13 @@ scene: it is tracked in blocks with a margin wide enough for the chips and the s
 is gap-filled and median-filtered as a whole, and from then on `PriorGrid` gives the prior at any
 pixel of any window. Resampling (`warp_window`) uses integer pixel indices plus the prior's
 fraction, so a window gives bit for bit what the whole scene gives at the same pixels.
+
+Where the tracker found nothing (decorrelated or strongly sheared ground, e.g. the margins of a
+fast glacier) the grid is filled from the nearest estimates, and the filled value can be wrong by
+as much as the motion varies around the gap. The prior therefore keeps, for each filled point, a
+1-sigma *gap spread* per component: the standard deviation of the tracker's estimates around the
+gap (`GAP_WINDOWS`). Scene inference adds it to the network's sigma, so that pixels resting on a
+guessed prior say so, instead of carrying the network's sigma for the small residual it sees.
 """
 
 from __future__ import annotations
@@ -23,10 +30,16 @@ import numpy as np
 from sarflow.errors import InputError, SarflowError
 from sarflow.scene.blocks import Block
 
-__all__ = ["CoarsePriorConfig", "PriorGrid", "coarse_prior_grid", "warp_window", "resample", "KEYS_A"]
+__all__ = ["CoarsePriorConfig", "PriorGrid", "coarse_prior_grid", "gap_spread", "warp_window", "resample", "KEYS_A",
+           "GAP_WINDOWS", "GAP_MIN_POINTS"]
 
 #: Parameter of the Keys cubic convolution kernel used to resample the secondary (third-order accurate).
 KEYS_A = -0.5
+
+#: Windows (grid points a side) searched, in turn, for at least `GAP_MIN_POINTS` tracker estimates
+#: around a filled point; their standard deviation is its gap spread (else that of all estimates).
+GAP_WINDOWS = (7, 15, 31)
+GAP_MIN_POINTS = 3
 
 
 @dataclass(frozen=True)
@@ -73,6 +86,9 @@ class PriorGrid:
     dx, dy : ndarray, shape (gh, gw), float32
         Offsets, pixels.
     row0, col0, step : int
+    spread_dx, spread_dy : ndarray, shape (gh, gw), float32, or None
+        1-sigma uncertainty of gap-filled points, pixels (0 where the tracker measured; None: all
+        measured).
     """
 
     dx: np.ndarray
@@ -80,6 +96,8 @@ class PriorGrid:
     row0: int
     col0: int
     step: int
+    spread_dx: np.ndarray | None = None
+    spread_dy: np.ndarray | None = None
 
     def max_offset(self) -> float:
         """Largest prior displacement, pixels."""
@@ -97,18 +115,39 @@ class PriorGrid:
         -------
         dx, dy : ndarray, float64, the broadcast shape
         """
+        return self._bilinear((self.dx, self.dy), rows, cols)
+
+    def _bilinear(self, grids, rows, cols) -> list[np.ndarray]:
         rows, cols = np.broadcast_arrays(np.asarray(rows, dtype=np.float64), np.asarray(cols, dtype=np.float64))
         i0, fr = _cell(rows, self.row0, self.step, self.dx.shape[0])
         j0, fc = _cell(cols, self.col0, self.step, self.dx.shape[1])
         i1 = np.minimum(i0 + 1, self.dx.shape[0] - 1)
         j1 = np.minimum(j0 + 1, self.dx.shape[1] - 1)
         out = []
-        for grid in (self.dx, self.dy):
+        for grid in grids:
             g = grid.astype(np.float64)
             top = (1 - fc) * g[i0, j0] + fc * g[i0, j1]
             bottom = (1 - fc) * g[i1, j0] + fc * g[i1, j1]
             out.append((1 - fr) * top + fr * bottom)
-        return out[0], out[1]
+        return out
+
+    @property
+    def has_gaps(self) -> bool:
+        """Whether any point was gap-filled (has a spread)."""
+        return self.spread_dx is not None and bool(np.any(self.spread_dx > 0) or np.any(self.spread_dy > 0))
+
+    def spread_window(self, block: Block, *, strip_rows: int = 256) -> tuple[np.ndarray, np.ndarray]:
+        """The gap spread at every pixel of ``block`` (bilinear; float32, block shape; zeros without gaps)."""
+        sx = np.zeros(block.shape, dtype=np.float32)
+        sy = np.zeros(block.shape, dtype=np.float32)
+        if not self.has_gaps:
+            return sx, sy
+        cols = np.arange(block.col0, block.col1, dtype=np.float64)[None, :]
+        for s in range(0, block.shape[0], strip_rows):
+            e = min(s + strip_rows, block.shape[0])
+            rows = np.arange(block.row0 + s, block.row0 + e, dtype=np.float64)[:, None]
+            sx[s:e], sy[s:e] = self._bilinear((self.spread_dx, self.spread_dy), rows, cols)
+        return sx, sy
 
     def window(self, block: Block, *, strip_rows: int = 256) -> tuple[np.ndarray, np.ndarray]:
         """The prior at every pixel of ``block`` (float32, block shape; computed in strips of rows)."""
@@ -136,12 +175,17 @@ class PriorGrid:
         return dx, dy
 
     def to_arrays(self) -> dict[str, np.ndarray]:
-        return {"dx": self.dx, "dy": self.dy, "geometry": np.array([self.row0, self.col0, self.step])}
+        arrays = {"dx": self.dx, "dy": self.dy, "geometry": np.array([self.row0, self.col0, self.step])}
+        if self.spread_dx is not None:
+            arrays.update(spread_dx=self.spread_dx, spread_dy=self.spread_dy)
+        return arrays
 
     @classmethod
     def from_arrays(cls, arrays) -> PriorGrid:
         row0, col0, step = (int(v) for v in arrays["geometry"])
-        return cls(np.asarray(arrays["dx"], np.float32), np.asarray(arrays["dy"], np.float32), row0, col0, step)
+        spread = [np.asarray(arrays[k], np.float32) if k in arrays else None for k in ("spread_dx", "spread_dy")]
+        return cls(np.asarray(arrays["dx"], np.float32), np.asarray(arrays["dy"], np.float32), row0, col0, step,
+                   spread[0], spread[1])
 
 
 def _cell(pos: np.ndarray, origin: int, step: int, n: int) -> tuple[np.ndarray, np.ndarray]:
@@ -213,14 +257,50 @@ def coarse_prior_grid(reference, secondary, *, config: CoarsePriorConfig = Coars
             gdy[i0:i1, j0:j1] = result.dy[i0 - a : i1 - a, j0 - b : j1 - b]
         if progress is not None:
             progress(n, len(blocks))
-    fields = []
+    fields, spreads = [], []
     for band in (gdx, gdy):
+        spreads.append(gap_spread(band))
         band = fill_nearest(band)
         band = np.nan_to_num(band, nan=0.0)
         if config.median_size > 1:
             band = ndimage.median_filter(band, size=config.median_size, mode="nearest")
         fields.append(band.astype(np.float32))
-    return PriorGrid(fields[0], fields[1], row0=step // 2, col0=step // 2, step=step)
+    return PriorGrid(fields[0], fields[1], row0=step // 2, col0=step // 2, step=step, spread_dx=spreads[0],
+                     spread_dy=spreads[1])
+
+
+def gap_spread(grid: np.ndarray) -> np.ndarray:
+    """1-sigma uncertainty of filling each NaN point of ``grid`` from its neighbours; 0 at measured points.
+
+    For a gap point: the standard deviation of the measured points in the smallest window of
+    `GAP_WINDOWS` holding at least `GAP_MIN_POINTS` of them, else of all measured points; 0 if
+    nothing was measured (the prior is then 0 everywhere and no spread is known).
+    """
+    from scipy import ndimage
+
+    measured = np.isfinite(grid)
+    spread = np.zeros(grid.shape, dtype=np.float32)
+    gaps = ~measured
+    if not gaps.any() or not measured.any():
+        return spread
+    # Centred first: the windowed sums then lose no digits to a large common offset.
+    values = np.where(measured, grid.astype(np.float64) - float(np.mean(grid[measured])), 0.0)
+    todo = gaps.copy()
+    for size in GAP_WINDOWS:
+        count = ndimage.uniform_filter(measured.astype(np.float64), size=size, mode="constant") * size * size
+        total = ndimage.uniform_filter(values, size=size, mode="constant") * size * size
+        squares = ndimage.uniform_filter(values * values, size=size, mode="constant") * size * size
+        enough = todo & (count >= GAP_MIN_POINTS - 0.5)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            mean = total / count
+            var = np.maximum(squares / count - mean * mean, 0.0)
+        spread[enough] = np.sqrt(var[enough])
+        todo &= ~enough
+        if not todo.any():
+            break
+    if todo.any():
+        spread[todo] = float(np.std(grid[measured]))
+    return spread
 
 
 def _keys_weights(t: np.ndarray) -> list[np.ndarray]:

@@ -123,6 +123,11 @@ def compute_block(model, job: BlockJob, index: int, progress: Callable[[int], No
                         config=job.config, progress=progress)
     if job.prior is not None:
         out["dx"], out["dy"] = job.prior.compose(block, out["dx"], out["dy"])
+        if "sigma_dx" in out and job.prior.has_gaps:
+            # Pixels resting on a gap-filled prior carry its spread too (`sarflow.scene.coarse`).
+            sx, sy = job.prior.spread_window(block)
+            out["sigma_dx"] = np.hypot(out["sigma_dx"], sx).astype(np.float32)
+            out["sigma_dy"] = np.hypot(out["sigma_dy"], sy).astype(np.float32)
     empty = np.full(block.shape, np.nan, dtype=np.float32)
     return np.stack([out.get(name, empty) for name in job.bands])
 
