@@ -25,3 +25,13 @@ def test_configure_worker_sets_one_opencv_thread_and_keeps_pairs_unchanged():
         cv2.setNumThreads(threads)
     np.testing.assert_array_equal(before.reference, after.reference)
     np.testing.assert_array_equal(before.secondary, after.secondary)
+
+
+def test_keep_freed_memory_leaves_opencv_threads_alone():
+    from sarflow.simulation.workers import keep_freed_memory
+
+    threads = cv2.getNumThreads()
+    tuned = keep_freed_memory()
+    assert cv2.getNumThreads() == threads  # scene jobs keep OpenCV's own threads
+    if sys.platform.startswith("linux") and platform.libc_ver()[0] == "glibc":
+        assert tuned

@@ -62,8 +62,11 @@ def predict(reference, secondary, output, pairs, model, prior, search_radius, ba
     from sarflow.io.atomic import check_writable
     from sarflow.scene.blocks import parse_memory
 
+    from sarflow.simulation.workers import keep_freed_memory
+
     config = build_dataclass(InferenceConfig, kwargs)
     parse_memory(max_memory)  # a bad size is refused before any work
+    keep_freed_memory()  # tiles and blocks reuse their buffers (far less time in page faults)
     if workers and scheduler:
         raise click.UsageError("give --workers (a local cluster) or --scheduler (an existing one), not both")
     if workers < 0:

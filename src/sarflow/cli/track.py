@@ -55,6 +55,9 @@ def track(reference, secondary, output, chip_sizes, prior, band, netcdf, overwri
     FILE.h5:/path/to/dataset; complex (SLC) data is tracked as amplitude.
     """
     from sarflow.scene.track import track as track_job
+    from sarflow.simulation.workers import keep_freed_memory
+
+    keep_freed_memory()  # blocks and chips reuse their buffers (far less time in page faults)
 
     config = build_dataclass(TrackConfig, {**kwargs, "chip_sizes": chip_sizes})
     with progress_bar("tracking", unit="blocks", enabled=not quiet) as advance:

@@ -83,7 +83,10 @@ def _block_task(spec: ModelSpec, job, index: int) -> np.ndarray:
 
     from sarflow.scene.predict import compute_block
 
+    from sarflow.simulation.workers import configure_worker
+
     torch.set_num_threads(TASK_THREADS)
+    configure_worker()  # one OpenCV thread; freed block-sized buffers kept for the next block
     return compute_block(spec.build(job.config), job, index)
 
 

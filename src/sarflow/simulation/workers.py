@@ -22,7 +22,7 @@ import sys
 
 import cv2
 
-__all__ = ["configure_worker"]
+__all__ = ["configure_worker", "keep_freed_memory"]
 
 # glibc mallopt parameters (malloc.h).
 _M_TRIM_THRESHOLD = -1
@@ -47,6 +47,20 @@ def configure_worker(worker_id: int | None = None) -> bool:
         Whether the allocator could be tuned (glibc only; elsewhere only OpenCV is set up).
     """
     cv2.setNumThreads(1)
+    return keep_freed_memory()
+
+
+def keep_freed_memory() -> bool:
+    """Keep freed buffers of up to 64 MB in the process for reuse instead of returning them to the system.
+
+    glibc hands large freed blocks back to the operating system and faults fresh, zeroed pages in
+    for the next allocation of the same size. Work that allocates the same multi-MB temporaries
+    over and over (simulated pairs, network tiles and scene blocks) then spends a large share of its
+    time in the kernel: a 4096 x 4096 `sarflow predict` spent 15.9 of 68.6 s in system time, 3.6 of
+    61.4 s with this; on a two-process Dask cluster 2 min 12 s of system time became 16 s. The
+    process keeps its peak heap instead. The command line calls it for scene jobs; a no-op (False)
+    where the C library is not glibc.
+    """
     if not sys.platform.startswith("linux"):
         return False
     name = ctypes.util.find_library("c")
