@@ -2,11 +2,11 @@ import numpy as np
 import pytest
 
 from sarflow.errors import InputError
-from sarflow.io.quicklook import _arrows, _figure, _flow_arrows, save_offsets_quicklook, save_velocity_quicklook
+from sarflow.io.quicklook import _arrows, _flow_arrows, pyplot_backend, save_offsets_quicklook, save_velocity_quicklook
 
 
 def read_png(path):
-    plt = _figure()
+    plt = pyplot_backend()
     return plt.imread(path)
 
 
@@ -46,7 +46,7 @@ def test_velocity_quicklook_shape_mismatch():
 
 
 def test_flow_arrows_point_down_the_screen_for_positive_dy_and_scale_with_speed():
-    plt = _figure()
+    plt = pyplot_backend()
     fig, ax = plt.subplots()
     speed = np.ones((50, 50))
     speed[:, 25:] = 2.0
@@ -63,7 +63,7 @@ def test_flow_arrows_point_down_the_screen_for_positive_dy_and_scale_with_speed(
 
 
 def test_offsets_quicklook_arrows_follow_dy(tmp_path):
-    plt = _figure()
+    plt = pyplot_backend()
     fig, ax = plt.subplots()
     ax.imshow(np.zeros((40, 40)))
     _arrows(ax, np.zeros((40, 40)), np.ones((40, 40)))

@@ -18,7 +18,7 @@ from affine import Affine
 from sarflow._version import __version__
 from sarflow.errors import InputError, RasterFormatError
 from sarflow.io.atomic import atomic_path
-from sarflow.io.rasters import _quiet_georeference
+from sarflow.io.rasters import quiet_georeference
 
 __all__ = ["OffsetProduct", "grid_transform", "write_offsets", "read_offsets", "write_geotiff", "write_netcdf",
            "BAND_UNITS"]
@@ -162,7 +162,7 @@ def _write_gtiff_bands(path: Path, bands: dict[str, np.ndarray], *, transform: A
     }
     if profile["tiled"]:
         profile.update(blockxsize=256, blockysize=256)
-    with _quiet_georeference(), rasterio.open(path, "w", **profile) as dst:
+    with quiet_georeference(), rasterio.open(path, "w", **profile) as dst:
         for i, (name, band) in enumerate(bands.items(), start=1):
             band = np.asarray(band, dtype=np.float32)
             if band.shape != (h, w):
@@ -303,7 +303,7 @@ def _read_gtiff(path: Path) -> OffsetProduct:
     from rasterio.errors import RasterioIOError
 
     try:
-        with _quiet_georeference(), rasterio.open(path) as src:
+        with quiet_georeference(), rasterio.open(path) as src:
             names = [d or f"band{i}" for i, d in enumerate(src.descriptions, start=1)]
             if "dx" not in names or "dy" not in names:
                 raise RasterFormatError(f"{path}: no bands described 'dx' and 'dy' (found {names})")

@@ -9,7 +9,7 @@ import numpy as np
 from sarflow.errors import InputError
 from sarflow.io.atomic import atomic_path
 
-__all__ = ["amplitude_db", "save_pair_quicklook", "save_offsets_quicklook", "save_velocity_quicklook"]
+__all__ = ["amplitude_db", "pyplot_backend", "save_pair_quicklook", "save_offsets_quicklook", "save_velocity_quicklook"]
 
 
 def amplitude_db(amplitude: np.ndarray) -> np.ndarray:
@@ -34,7 +34,8 @@ def _symmetric_limit(*fields: np.ndarray) -> float:
     return float(max(np.percentile(values, 99.5), 1e-3))
 
 
-def _figure():
+def pyplot_backend():
+    """``matplotlib.pyplot`` on the non-interactive Agg backend (figures are only ever written to files)."""
     import matplotlib
 
     matplotlib.use("Agg", force=False)
@@ -67,7 +68,7 @@ def save_pair_quicklook(path: str | Path, reference: np.ndarray, secondary: np.n
     dx, dy : ndarray, shape (h, w)
         Offsets in pixels (may be on a coarser grid than the images).
     """
-    plt = _figure()
+    plt = pyplot_backend()
     lo, hi = _db_limits(reference, secondary)
     lim = _symmetric_limit(dx, dy)
     mag = np.hypot(dx, dy)
@@ -100,7 +101,7 @@ def save_pair_quicklook(path: str | Path, reference: np.ndarray, secondary: np.n
 def save_offsets_quicklook(path: str | Path, dx: np.ndarray, dy: np.ndarray, *, title: str = "",
                            limit: float | None = None, dpi: int = 110) -> Path:
     """dx, dy and magnitude with flow arrows, on a shared symmetric scale (``limit`` pixels if given)."""
-    plt = _figure()
+    plt = pyplot_backend()
     lim = limit if limit is not None else _symmetric_limit(dx, dy)
     mag = np.hypot(dx, dy)
     fig, axes = plt.subplots(1, 3, figsize=(13, 4.4), constrained_layout=True)
@@ -170,7 +171,7 @@ def save_velocity_quicklook(path: str | Path, speed: np.ndarray, dx: np.ndarray,
     arrows : int
         About this many arrows along the longer side of the grid.
     """
-    plt = _figure()
+    plt = pyplot_backend()
     import matplotlib
     from matplotlib.patches import Patch
 

@@ -38,7 +38,7 @@ from sarflow.errors import (
 )
 
 __all__ = ["RasterInfo", "Raster", "Window", "describe_raster", "read_raster", "open_pair", "check_same_grid",
-           "check_read_size", "available_memory_bytes", "MAX_PIXELS"]
+           "check_read_size", "available_memory_bytes", "quiet_georeference", "split_hdf5_source", "MAX_PIXELS"]
 
 _HDF5_SOURCE = re.compile(r"^(?P<file>.+\.(?:h5|hdf5|he5|hdf|nc)):(?P<dataset>/.*)$", re.IGNORECASE)
 
@@ -128,7 +128,7 @@ class Raster:
 
 
 @contextmanager
-def _quiet_georeference():
+def quiet_georeference():
     """Silence rasterio's warning about rasters without georeferencing: radar geometry is normal here."""
     from rasterio.errors import NotGeoreferencedWarning
 
@@ -137,7 +137,8 @@ def _quiet_georeference():
         yield
 
 
-def _split_hdf5(source: str) -> tuple[str, str] | None:
+def split_hdf5_source(source: str) -> tuple[str, str] | None:
+    """``(file, dataset)`` of an HDF5 / NetCDF source written ``FILE.h5:/path/to/dataset``; None for others."""
     match = _HDF5_SOURCE.match(source)
     if match is None:
         return None
@@ -168,7 +169,7 @@ def describe_raster(source: str | Path, *, band: int = 1) -> RasterInfo:
         pixels, or storage blocks far larger than the image), or the band / dataset does not exist.
     """
     source = str(source)
-    hdf5 = _split_hdf5(source)
+    hdf5 = split_hdf5_source(source)
     if hdf5 is not None:
         return _describe_hdf5(source, *hdf5)
     import rasterio
@@ -176,7 +177,7 @@ def describe_raster(source: str | Path, *, band: int = 1) -> RasterInfo:
     if "://" not in source and not source.startswith("/vsi"):
         _check_input_file(Path(source), source)
     try:
-        with _quiet_georeference(), rasterio.Env(), rasterio.open(source) as ds:
+        with quiet_georeference(), rasterio.Env(), rasterio.open(source) as ds:
             if not 1 <= band <= ds.count:
                 raise RasterFormatError(f"{source}: band {band} requested but the raster has {ds.count} band(s)")
             _check_raw_size(ds, source)
@@ -493,7 +494,7 @@ def read_raster(source: str | Path, *, band: int = 1, window: Window | None = No
     win = _check_window(window, info.shape, info.source)
     check_read_size(info.shape if win is None else win[2:], info.dtype, info.source,
                     bands_per_read=info.bands_per_read)
-    hdf5 = _split_hdf5(info.source)
+    hdf5 = split_hdf5_source(info.source)
     try:
         if hdf5 is not None:
             import h5py
@@ -508,7 +509,7 @@ def read_raster(source: str | Path, *, band: int = 1, window: Window | None = No
             import rasterio
             from rasterio.windows import Window as RioWindow
 
-            with _quiet_georeference(), rasterio.Env(), rasterio.open(info.source) as ds:
+            with quiet_georeference(), rasterio.Env(), rasterio.open(info.source) as ds:
                 rio_win = None if win is None else RioWindow(win[1], win[0], win[3], win[2])
                 values = ds.read(band, window=rio_win)
     except SarflowError:

@@ -91,9 +91,9 @@ def _write_atomic(path: Path, write) -> None:
 
 def file_identity(path: str) -> dict:
     """Name, size and modification time of an input (HDF5 ``FILE:/dataset`` sources: of the file)."""
-    from sarflow.io.rasters import _split_hdf5
+    from sarflow.io.rasters import split_hdf5_source
 
-    split = _split_hdf5(path)
+    split = split_hdf5_source(path)
     file = Path(split[0] if split else path)
     try:
         stat = file.stat()

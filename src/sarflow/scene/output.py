@@ -79,7 +79,7 @@ def write_blocks(path: str | Path, *, shape: tuple[int, int], blocks: Sequence[B
 def _write_gtiff(path, shape, blocks, load, bands, transform, crs, tags) -> None:
     import rasterio
 
-    from sarflow.io.rasters import _quiet_georeference
+    from sarflow.io.rasters import quiet_georeference
 
     h, w = shape
     tiled = h >= 256 and w >= 256
@@ -89,7 +89,7 @@ def _write_gtiff(path, shape, blocks, load, bands, transform, crs, tags) -> None
     if tiled:
         profile.update(blockxsize=256, blockysize=256)
     units = [BAND_UNITS.get(name, "1") for name in bands]
-    with _quiet_georeference(), rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_MB), rasterio.open(path, "w", **profile) as dst:
+    with quiet_georeference(), rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_MB), rasterio.open(path, "w", **profile) as dst:
         for k, block in enumerate(blocks):
             data = np.asarray(load(k), dtype=np.float32)
             if data.shape != (len(bands), *block.shape):

@@ -71,7 +71,7 @@ def _read_tags(source: str, *, base: Path | None) -> dict[str, str] | None:
     """Dataset tags of an image named in a product, tried as given then beside the product."""
     import rasterio
 
-    from sarflow.io.rasters import _quiet_georeference
+    from sarflow.io.rasters import quiet_georeference
 
     candidates = [Path(source)]
     if base is not None and not Path(source).is_absolute():
@@ -80,7 +80,7 @@ def _read_tags(source: str, *, base: Path | None) -> dict[str, str] | None:
         if not path.is_file():
             continue
         try:
-            with _quiet_georeference(), rasterio.open(path) as src:
+            with quiet_georeference(), rasterio.open(path) as src:
                 return dict(src.tags())
         except Exception:  # an unreadable image only means no dates from it
             return None

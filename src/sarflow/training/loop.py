@@ -330,9 +330,9 @@ def _write_history(directory: Path, history: list[dict]) -> None:
             writer.writeheader()
             writer.writerows(history)
     try:
-        from sarflow.io.quicklook import _figure
+        from sarflow.io.quicklook import pyplot_backend
 
-        plt = _figure()
+        plt = pyplot_backend()
         fig, axes = plt.subplots(1, 2, figsize=(11, 4), constrained_layout=True)
         steps = [r["step"] for r in history]
         axes[0].semilogy(steps, [r["train_loss"] for r in history], label="training loss")
