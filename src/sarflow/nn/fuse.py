@@ -2,8 +2,8 @@
 
 In evaluation mode a BatchNorm is an affine map per channel, ``y = (x - mean) / sqrt(var + eps) *
 gamma + beta``; after a convolution it can be folded into that convolution's weights and bias,
-which removes a full pass over every feature map (8-9 % of CC-ResSiamNet's CPU inference time,
-measured with the torch profiler). `fold_batch_norms` returns such a copy; the original network,
+which removes a full pass over every feature map (8.5 % of CC-ResSiamNet's CPU inference time
+in the torch profiler). `fold_batch_norms` returns such a copy; the original network,
 its state dict and its training are untouched.
 """
 
@@ -87,8 +87,9 @@ def fold_batch_norms(model: nn.Module) -> nn.Module:
     """A copy of ``model`` (in evaluation mode) with every convolution -> BatchNorm pair folded.
 
     Pairs are found inside ``nn.Sequential`` containers (a convolution directly followed by a
-    BatchNorm), in `sarflow.nn.blocks.ResidualBlock` and in `sarflow.nn.cross.CrossConnection`; any other BatchNorm stays as it is. The
-    copy keeps the attributes set on the original (``prior_input``, ``sigma_scale``, ...).
+    BatchNorm), in `sarflow.nn.blocks.ResidualBlock` and in `sarflow.nn.cross.CrossConnection`;
+    any other BatchNorm stays as it is. The copy keeps the attributes set on the original
+    (``prior_input``, ``sigma_scale``, ...).
     Outputs agree with the original to float32 round-off.
     """
     fused = copy.deepcopy(model).eval()
