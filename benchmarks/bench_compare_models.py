@@ -85,6 +85,8 @@ def main() -> None:
     parser.add_argument("--test-size", type=int, default=48)
     parser.add_argument("--models", default=",".join(MODELS))
     parser.add_argument("--quick", action="store_true", help="tiny test set and evaluations")
+    parser.add_argument("--warmup-steps", type=int, default=None,
+                        help="learning-rate warm-up (default: a tenth of the steps, at most 300 as in training)")
     parser.add_argument("--prior", action="store_true", help="train and test on the residual after the tracker prior")
     parser.add_argument("--threads", type=int, default=None,
                         help="torch threads (1 per process is the reliable choice on 2 shared cores; run two "
@@ -102,7 +104,9 @@ def main() -> None:
     truth = raw["target"].numpy()
     rows = []
     for name in args.models.split(","):
+        warmup = args.warmup_steps if args.warmup_steps is not None else min(300, max(1, args.steps // 10))
         config = TrainConfig(model=name, recipe=recipe, steps=args.steps, batch_size=8, prior=args.prior,
+                             warmup_steps=warmup,
                              eval_every=max(1, args.steps // 10), validation_size=16 if args.quick else 48, seed=0)
         result = train(config, args.out / name, resume=True)
         state = torch.load(result.best_checkpoint, map_location=device, weights_only=False)
@@ -144,8 +148,8 @@ def main() -> None:
     del t_bands
 
     route = "residual after the tracker prior" if args.prior else "direct"
-    print(f"\nComparison study ({route}): {args.steps} steps, batch 8, {args.patch_size} px simulated patches, "
-          f"seed 0; test set of {target.shape[0]} held-out pairs")
+    print(f"\nComparison study ({route}): {args.steps} steps (warm-up {warmup}), batch 8, {args.patch_size} px "
+          f"simulated patches, seed 0; test set of {target.shape[0]} held-out pairs")
     print(f"{'method':<16} {'params':>9} {'MAC/px':>8} {'RMSE':>7} " + " ".join(f"{b[0]:>9}" for b in BANDS)
           + f" {'converge':>9} {'val-train':>9} {'MP/s':>6} {'train h':>7}")
     for name, params, flops, rmse, bands, conv, nval, gap, mps, wall in rows:
