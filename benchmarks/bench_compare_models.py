@@ -27,6 +27,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from sarflow.models import load_data_file
 from sarflow.nn import MODELS, build_model, conv_flops_per_pixel
 from sarflow.training.loop import TrainConfig, evaluate_model, select_device, train, validation_set
 from sarflow.training.synthetic import SyntheticRecipe
@@ -109,7 +110,7 @@ def main() -> None:
                              warmup_steps=warmup,
                              eval_every=max(1, args.steps // 10), validation_size=16 if args.quick else 48, seed=0)
         result = train(config, args.out / name, resume=True)
-        state = torch.load(result.best_checkpoint, map_location=device, weights_only=False)
+        state = load_data_file(result.best_checkpoint, map_location=device, what="a training checkpoint")
         model = build_model(name, **{k: v for k, v in state["model_config"].items() if k != "name"}).to(device)
         model.load_state_dict(state["model_state"])
         pred = predict_set(model, test, device)
