@@ -226,3 +226,44 @@ def test_sigkilled_process_resumes_to_the_clean_result(tmp_path, weights):
     # Blocks from this process and from one-thread Dask workers: equal to float round-off.
     assert float(np.nanmax(np.abs(a.dx - b.dx))) < 1e-5
     np.testing.assert_array_equal(np.isnan(a.dx), np.isnan(b.dx))
+
+
+def _vrt_over(path, source, shape):
+    """A VRT of one band that reads all of ``source`` (named relative to the VRT)."""
+    h, w = shape
+    path.write_text(f"""<VRTDataset rasterXSize="{w}" rasterYSize="{h}">
+  <VRTRasterBand dataType="Float32" band="1">
+    <SimpleSource>
+      <SourceFilename relativeToVRT="1">{source.name}</SourceFilename>
+      <SourceBand>1</SourceBand>
+      <SrcRect xOff="0" yOff="0" xSize="{w}" ySize="{h}"/>
+      <DstRect xOff="0" yOff="0" xSize="{w}" ySize="{h}"/>
+    </SimpleSource>
+  </VRTRasterBand>
+</VRTDataset>
+""")
+    return path
+
+
+def test_resume_notices_an_edited_source_behind_an_unchanged_vrt(scene, weights, tmp_path):
+    import shutil
+
+    from sarflow.scene.journal import file_identity
+
+    _, (ref, sec), (ref_array, _) = scene
+    source = tmp_path / "ref_data.tif"
+    shutil.copy(ref, source)
+    vrt = _vrt_over(tmp_path / "ref.vrt", source, ref_array.shape)
+    before = file_identity(str(vrt))
+    assert before["sources"][0]["path"] == str(source.resolve())
+    out = tmp_path / "dense.tif"
+    args = [vrt, sec, "-o", out, "--model", weights, "--tile-size", 64, "--overlap", 16, "--precision", "fp32",
+            "--device", "cpu", "--block-pixels", 48, "--prior", "none", "--quiet"]
+    killed = run_cli(*args, env={ABORT_AFTER_BLOCKS_ENV: "2"})
+    assert killed.returncode == 75, killed.stderr
+    stat = source.stat()
+    os.utime(source, ns=(stat.st_atime_ns, stat.st_mtime_ns + 5_000_000_000))  # the source is rewritten
+    assert file_identity(str(vrt)) != before and vrt.stat().st_mtime_ns == before["mtime_ns"]
+    resumed = run_cli(*args, "--resume")
+    assert resumed.returncode != 0
+    assert "made for a different job (differs in: reference)" in resumed.stderr

@@ -89,17 +89,43 @@ def _write_atomic(path: Path, write) -> None:
             tmp.unlink()
 
 
-def file_identity(path: str) -> dict:
-    """Name, size and modification time of an input (HDF5 ``FILE:/dataset`` sources: of the file)."""
+def file_identity(path: str, *, _depth: int = 0) -> dict:
+    """Name, size and modification time of an input (HDF5 ``FILE:/dataset`` sources: of the file).
+
+    A GDAL VRT is only a list of other files: its identity also holds those of the files it names
+    (``SourceFilename``, nested VRTs too, up to 8 levels), so that a resumed job notices an edited
+    source behind an unchanged VRT.
+    """
     from sarflow.io.rasters import split_hdf5_source
 
     split = split_hdf5_source(path)
     file = Path(split[0] if split else path)
     try:
         stat = file.stat()
-        return {"path": str(file.resolve()), "source": path, "bytes": stat.st_size, "mtime_ns": stat.st_mtime_ns}
     except OSError:
         return {"path": path}
+    identity = {"path": str(file.resolve()), "source": path, "bytes": stat.st_size, "mtime_ns": stat.st_mtime_ns}
+    if file.suffix.lower() == ".vrt" and _depth < 8:
+        identity["sources"] = [file_identity(str(source), _depth=_depth + 1) for source in _vrt_sources(file)]
+    return identity
+
+
+def _vrt_sources(vrt: Path) -> list[Path]:
+    """Files a VRT names (``SourceFilename``), resolved as GDAL does (``relativeToVRT``); [] if unreadable."""
+    import xml.etree.ElementTree as ElementTree
+
+    try:
+        root = ElementTree.parse(vrt).getroot()
+    except (OSError, ElementTree.ParseError):
+        return []
+    names = []
+    for element in root.iter("SourceFilename"):
+        name = (element.text or "").strip()
+        if not name or name.startswith("/vsi"):
+            continue
+        relative = element.get("relativeToVRT", "0") == "1"
+        names.append(vrt.parent / name if relative else Path(name))
+    return list(dict.fromkeys(names))
 
 
 class Journal:
