@@ -3,6 +3,7 @@
     python benchmarks/bench_predict_speed.py                       # 4096 x 4096 pair (long: measure on a quiet machine)
     python benchmarks/bench_predict_speed.py --size 1024           # a quick check
     python benchmarks/bench_predict_speed.py --tile-sizes 512 1024 --model runs/x/best-export.pt
+    python benchmarks/bench_predict_speed.py --write-pair /tmp/p4096   # only write the pair, for `sarflow predict`
 
 On one simulated pair (smooth sub-pixel motion, 2 cores by default):
 
@@ -88,6 +89,9 @@ def main() -> None:
     parser.add_argument("--model", default=None, help="weights file or shipped name (default: the shipped network)")
     parser.add_argument("--untrained", action="store_true", help="a default-size untrained CC-ResSiamNet instead")
     parser.add_argument("--overlap", type=int, default=None, help="tile overlap, pixels (default: see above)")
+    parser.add_argument("--write-pair", default=None, metavar="DIR",
+                        help="write the pair as DIR/reference.tif and DIR/secondary.tif and stop (to time the "
+                             "command line on it, e.g. `sarflow predict` with and without --workers)")
     parser.add_argument("--tile-sizes", type=int, nargs="+", default=[512])
     parser.add_argument("--batch-size", type=int, default=4)
     parser.add_argument("--precision", choices=["bf16", "fp32"], default="bf16")
@@ -120,6 +124,17 @@ def main() -> None:
     start = time.perf_counter()
     reference, secondary = simulate(args.size)
     print(f"simulated the pair in {time.perf_counter() - start:.1f} s")
+    if args.write_pair:
+        from pathlib import Path
+
+        from sarflow.io import write_geotiff
+
+        folder = Path(args.write_pair)
+        folder.mkdir(parents=True, exist_ok=True)
+        for name, image in (("reference", reference), ("secondary", secondary)):
+            write_geotiff(folder / f"{name}.tif", {"amplitude": image})
+        print(f"wrote {folder / 'reference.tif'} and {folder / 'secondary.tif'}")
+        return
 
     reference32 = np.ascontiguousarray(reference, dtype=np.float32)
     secondary32 = np.ascontiguousarray(secondary, dtype=np.float32)

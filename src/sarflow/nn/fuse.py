@@ -2,8 +2,8 @@
 
 In evaluation mode a BatchNorm is an affine map per channel, ``y = (x - mean) / sqrt(var + eps) *
 gamma + beta``; after a convolution it can be folded into that convolution's weights and bias,
-which removes a full pass over every feature map (8.5 % of CC-ResSiamNet's CPU inference time
-in the torch profiler). `fold_batch_norms` returns such a copy; the original network,
+which removes a full pass over every feature map (`benchmarks/profile_inference.py`: 1.159 against
+1.303 s for four 512 x 512 tiles of CC-ResSiamNet on 2 threads). `fold_batch_norms` returns such a copy; the original network,
 its state dict and its training are untouched.
 """
 

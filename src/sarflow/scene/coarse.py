@@ -138,27 +138,24 @@ class PriorGrid:
 
     def spread_window(self, block: Block, *, strip_rows: int = 256) -> tuple[np.ndarray, np.ndarray]:
         """The gap spread at every pixel of ``block`` (bilinear; float32, block shape; zeros without gaps)."""
-        sx = np.zeros(block.shape, dtype=np.float32)
-        sy = np.zeros(block.shape, dtype=np.float32)
         if not self.has_gaps:
-            return sx, sy
-        cols = np.arange(block.col0, block.col1, dtype=np.float64)[None, :]
-        for s in range(0, block.shape[0], strip_rows):
-            e = min(s + strip_rows, block.shape[0])
-            rows = np.arange(block.row0 + s, block.row0 + e, dtype=np.float64)[:, None]
-            sx[s:e], sy[s:e] = self._bilinear((self.spread_dx, self.spread_dy), rows, cols)
-        return sx, sy
+            return np.zeros(block.shape, dtype=np.float32), np.zeros(block.shape, dtype=np.float32)
+        return self._grid_window((self.spread_dx, self.spread_dy), block, strip_rows)
 
     def window(self, block: Block, *, strip_rows: int = 256) -> tuple[np.ndarray, np.ndarray]:
         """The prior at every pixel of ``block`` (float32, block shape; computed in strips of rows)."""
-        dx = np.empty(block.shape, dtype=np.float32)
-        dy = np.empty(block.shape, dtype=np.float32)
+        return self._grid_window((self.dx, self.dy), block, strip_rows)
+
+    def _grid_window(self, grids, block: Block, strip_rows: int) -> tuple[np.ndarray, np.ndarray]:
+        """Two grids interpolated (bilinear) at every pixel of ``block``, strip by strip of rows."""
+        a = np.empty(block.shape, dtype=np.float32)
+        b = np.empty(block.shape, dtype=np.float32)
         cols = np.arange(block.col0, block.col1, dtype=np.float64)[None, :]
         for s in range(0, block.shape[0], strip_rows):
             e = min(s + strip_rows, block.shape[0])
             rows = np.arange(block.row0 + s, block.row0 + e, dtype=np.float64)[:, None]
-            dx[s:e], dy[s:e] = self.at(rows, cols)
-        return dx, dy
+            a[s:e], b[s:e] = self._bilinear(grids, rows, cols)
+        return a, b
 
     def compose(self, block: Block, residual_dx: np.ndarray, residual_dy: np.ndarray, *,
                 strip_rows: int = 256) -> tuple[np.ndarray, np.ndarray]:

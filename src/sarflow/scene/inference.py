@@ -35,6 +35,7 @@ __all__ = [
     "activation_bytes",
     "predict_block",
     "predict_offsets",
+    "tile_counter",
     "STATISTICS_WINDOW",
 ]
 
@@ -343,13 +344,18 @@ def predict_offsets(model, reference: np.ndarray, secondary: np.ndarray, *, conf
     block = Block(0, reference.shape[0], 0, reference.shape[1])
     span = lattice.span(block)
     windows = [ArraySource(a).read(span.row0, span.row1, span.col0, span.col1) for a in (reference, secondary)]
+    return predict_block(model, lattice, block, windows[0], windows[1], statistics=statistics, config=config,
+                         progress=tile_counter(progress, lattice.count))
+
+
+def tile_counter(progress: Callable[[int, int], None] | None, total: int) -> Callable[[int], None]:
+    """A per-batch callback ``(tiles)`` that reports ``(tiles done so far, total)`` to ``progress``."""
     done = 0
 
     def advance(n: int) -> None:
         nonlocal done
         done += n
         if progress is not None:
-            progress(done, lattice.count)
+            progress(done, total)
 
-    return predict_block(model, lattice, block, windows[0], windows[1], statistics=statistics, config=config,
-                         progress=advance)
+    return advance

@@ -53,6 +53,7 @@ from sarflow.scene.inference import (
     predict_block,
     prepare_model,
     statistics_windows,
+    tile_counter,
     window_sums,
 )
 
@@ -204,15 +205,7 @@ def predict_arrays(model, reference: np.ndarray, secondary: np.ndarray, *, confi
     lattice = lattice_for(model, reference.shape, config)
     job = BlockJob(ref, sec, lattice, (Block(0, reference.shape[0], 0, reference.shape[1]),), statistics, grid,
                    config, _bands_of(model))
-    done = 0
-
-    def advance(n: int) -> None:
-        nonlocal done
-        done += n
-        if progress is not None:
-            progress(done, lattice.count)
-
-    bands = compute_block(model, job, 0, advance)
+    bands = compute_block(model, job, 0, tile_counter(progress, lattice.count))
     out = dict(zip(job.bands, bands))
     out["prior_used"] = grid is not None
     return out

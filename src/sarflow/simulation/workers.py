@@ -56,7 +56,8 @@ def keep_freed_memory() -> bool:
     glibc hands large freed blocks back to the operating system and faults fresh, zeroed pages in
     for the next allocation of the same size. Work that allocates the same multi-MB temporaries
     over and over (simulated pairs, network tiles and scene blocks) then spends a large share of its
-    time in the kernel: a 4096 x 4096 `sarflow predict` spent 15.9 of 68.6 s in system time, 3.6 of
+    time in the kernel: `sarflow predict` of the 4096 x 4096 pair of
+    ``benchmarks/bench_predict_speed.py --write-pair`` spent 15.9 of 68.6 s in system time, 3.6 of
     61.4 s with this; on a two-process Dask cluster 2 min 12 s of system time became 16 s. The
     process keeps its peak heap instead. The command line calls it for scene jobs; a no-op (False)
     where the C library is not glibc.
