@@ -62,6 +62,15 @@ def _as_field(array, name: str, shape: tuple[int, ...] | None) -> np.ndarray:
     return arr.astype(np.float64, copy=False)
 
 
+def _as_fields(**arrays) -> list[np.ndarray]:
+    """The named arrays as float64 fields of the first one's shape, which must be 2-D."""
+    (first_name, first), *rest = arrays.items()
+    head = _as_field(first, first_name, None)
+    if head.ndim != 2:
+        raise InputError(f"{first_name} must be a 2-D array (rows, cols), got shape {head.shape}")
+    return [head] + [_as_field(array, name, head.shape) for name, array in rest]
+
+
 def _mask_groups(mask, shape: tuple[int, ...]) -> tuple[np.ndarray, np.ndarray]:
     """Inside (True / non-zero) and outside (False / zero) of a mask; NaN belongs to neither."""
     arr = _as_field(mask, "mask", shape)
@@ -175,13 +184,9 @@ def evaluate_offsets(estimate_dx, estimate_dy, truth_dx, truth_dy, mask=None, *,
     >>> round(m["rmse"], 3), m["dx"]["bias"] == m["rmse"], m["coverage"]
     (0.1, True, 1.0)
     """
-    edx = _as_field(estimate_dx, "estimate_dx", None)
-    if edx.ndim != 2:
-        raise InputError(f"estimate_dx must be a 2-D array (rows, cols), got shape {edx.shape}")
+    edx, edy, tdx, tdy = _as_fields(estimate_dx=estimate_dx, estimate_dy=estimate_dy, truth_dx=truth_dx,
+                                    truth_dy=truth_dy)
     shape = edx.shape
-    edy = _as_field(estimate_dy, "estimate_dy", shape)
-    tdx = _as_field(truth_dx, "truth_dx", shape)
-    tdy = _as_field(truth_dy, "truth_dy", shape)
     counted = np.isfinite(tdx) & np.isfinite(tdy)
     valid = np.isfinite(edx) & np.isfinite(edy)
     out = _group_stats(edx, edy, tdx, tdy, counted, valid, thresholds, truth_is_reference=True)
@@ -232,13 +237,8 @@ def compare_estimates(first_dx, first_dy, second_dx, second_dy, mask=None, *,
     -------
     dict
     """
-    adx = _as_field(first_dx, "first_dx", None)
-    if adx.ndim != 2:
-        raise InputError(f"first_dx must be a 2-D array (rows, cols), got shape {adx.shape}")
+    adx, ady, bdx, bdy = _as_fields(first_dx=first_dx, first_dy=first_dy, second_dx=second_dx, second_dy=second_dy)
     shape = adx.shape
-    ady = _as_field(first_dy, "first_dy", shape)
-    bdx = _as_field(second_dx, "second_dx", shape)
-    bdy = _as_field(second_dy, "second_dy", shape)
     has_a = np.isfinite(adx) & np.isfinite(ady)
     has_b = np.isfinite(bdx) & np.isfinite(bdy)
     counted = has_a | has_b
