@@ -154,8 +154,11 @@ def main() -> None:
         start = time.perf_counter()
         coarse_prior_grid(ArraySource(reference), ArraySource(secondary), config=coarse)
         t_prior = time.perf_counter() - start
-        print(f"the network's tracker prior (step {coarse.step}, chips {coarse.chip_size} and {2 * coarse.chip_size}, "
-              f"radius {coarse.search_radius}): {t_prior:.1f} s ({t_prior / t_cv:.2f} x the OpenCV loop)")
+        from sarflow.scene.coarse import _track_settings
+
+        chips = ", ".join(str(c) for c in _track_settings(reference.shape, coarse).chip_sizes)
+        print(f"the network's tracker prior (step {coarse.step}, chips {chips}, radius {coarse.search_radius}): "
+              f"{t_prior:.1f} s ({t_prior / t_cv:.2f} x the OpenCV loop)")
 
     pixels = args.size * args.size
     print()

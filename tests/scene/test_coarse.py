@@ -108,3 +108,35 @@ def test_network_sigma_grows_where_the_prior_was_gap_filled(tiny_weights):
     added = np.sqrt(np.maximum(out["sigma_dx"] ** 2 - plain["sigma_dx"] ** 2, 0))
     assert np.nanmedian(added[inside]) > 0.3  # the guessed prior's spread (the motion varies by pixels)
     assert np.nanmedian(added[outside]) < 0.1  # where the tracker measured, nothing
+
+
+@pytest.mark.parametrize("side, kernels, chips", [
+    (384, 3, (32, 64, 128)),   # a scene: the tracker's full chip set
+    (256, 3, (32, 64, 128)),
+    (255, 3, (32, 64)),        # a 128 px chip needs a scene of twice its size
+    (128, 3, (32, 64)),        # the 128 px training patches of the residual route
+    (384, 2, (32, 64)),
+    (384, 1, (32,)),
+    (40, 3, (20, 40)),         # a tiny scene scales the chips down
+])
+def test_coarse_pass_chip_sizes_follow_kernels_and_scene_size(side, kernels, chips):
+    from sarflow.scene.coarse import _track_settings
+
+    config = CoarsePriorConfig(search_radius=16, step=8, chip_size=32, kernels=kernels)
+    assert _track_settings((side, side + 50), config).chip_sizes == chips
+
+
+def test_residual_route_prior_uses_the_trackers_chip_set():
+    from sarflow.tracking import TrackConfig
+    from sarflow.training.synthetic import prior_config
+
+    config = prior_config()
+    assert (config.step, config.chip_size, config.kernels) == (8, 32, 3)
+    assert tuple(32 * 2**k for k in range(config.kernels)) == TrackConfig().chip_sizes
+
+
+def test_kernels_must_be_positive():
+    from sarflow.errors import InputError
+
+    with pytest.raises(InputError, match="kernels"):
+        CoarsePriorConfig(kernels=0)

@@ -48,6 +48,19 @@ def test_resume_refuses_another_configuration(run):
         train(other, folder, resume=True)
 
 
+def test_card_tabulates_the_held_out_benchmark():
+    from sarflow.training.export import _heldout_table
+
+    nan = float("nan")
+    metrics = {"glacier": {"tracker": {"rmse": 0.127, "rmse_sharp": 0.31},
+                           "network_on_tracker_points": {"rmse": 0.121, "rmse_sharp": 0.303},
+                           "network_pixels": {"rmse": 0.124, "rmse_sharp": nan, "within_1_sigma": 0.641},
+                           "repeats": 5}}
+    table = "\n".join(_heldout_table(metrics))
+    assert "5 scene(s) per scenario" in table
+    assert "| glacier | 0.127 (sharp 0.310) | 0.121 (sharp 0.303) | 0.124 | 64.1% |" in table
+
+
 def test_batches_are_deterministic_and_distinct():
     assert batch_seeds(0, 5, 4) == batch_seeds(0, 5, 4)
     assert batch_seeds(0, 5, 4) != batch_seeds(0, 6, 4)
@@ -59,6 +72,7 @@ def test_export_and_load_round_trip(run, tmp_path):
     weights = export_model(folder / "best.pt", tmp_path / "tiny.pt", extra_metrics={"test_rmse": 0.5})
     card = weights.with_suffix(".md").read_text()
     assert "sarflow train -o run" in card and "Seed: 0" in card and "test_rmse" in card
+    assert "| scenario |" not in card  # other metrics: no held-out table
     model = load_model(str(weights))
     # The tile overlap measured at export is stored, loaded and named in the card.
     assert isinstance(model.tile_overlap, int) and f"overlaps tiles by {model.tile_overlap} px" in card

@@ -53,7 +53,11 @@ class CoarsePriorConfig:
     step : int
         Grid spacing, pixels.
     chip_size : int
-        Smallest chip, pixels; twice that is used too where the scene is large enough.
+        Smallest chip, pixels.
+    kernels : int
+        Chip sizes tracked and fused (the multi-kernel rule of `sarflow.tracking`): ``chip_size``,
+        twice that where the scene is at least that large, and each further doubling (``kernels``
+        of 3 or more) where the scene is at least twice its size.
     median_size : int
         Median filter of the gap-filled grid, grid cells (1: none).
     block_size : int
@@ -66,10 +70,13 @@ class CoarsePriorConfig:
     chip_size: int = 64
     median_size: int = 3
     block_size: int = 1024
+    kernels: int = 2
 
     def __post_init__(self):
         if self.search_radius < 1 or self.step < 1 or self.chip_size < 8 or self.median_size < 1:
             raise InputError("search_radius, step, median_size must be >= 1 and chip_size >= 8")
+        if self.kernels < 1:
+            raise InputError(f"kernels must be >= 1, got {self.kernels}")
         if self.block_size < self.step or self.block_size % self.step:
             raise InputError(f"block_size must be a multiple of step ({self.step}), got {self.block_size}")
 
@@ -200,9 +207,15 @@ def _track_settings(shape: tuple[int, int], config: CoarsePriorConfig):
 
     side = min(shape)
     chip = max(8, min(config.chip_size, (side // 2) // 2 * 2))
-    chips = (chip, 2 * chip) if 2 * chip <= side else (chip,)
+    chips = [chip]
+    if config.kernels >= 2 and 2 * chip <= side:
+        chips.append(2 * chip)
+        # Further doublings only where the scene holds two of them: a chip as large as the scene
+        # would leave no point with its search window inside.
+        while len(chips) < config.kernels and 2 * chips[-1] <= side // 2:
+            chips.append(2 * chips[-1])
     radius = max(1, min(config.search_radius, (side - chip) // 2))
-    return TrackConfig(chip_sizes=chips, step=config.step, search_radius=radius, median_test=True)
+    return TrackConfig(chip_sizes=tuple(chips), step=config.step, search_radius=radius, median_test=True)
 
 
 def coarse_prior_grid(reference, secondary, *, config: CoarsePriorConfig = CoarsePriorConfig(),

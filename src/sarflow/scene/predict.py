@@ -216,8 +216,8 @@ def prior_route(model, prior: str, search_radius: int) -> tuple[str, CoarsePrior
 
     A network trained on the residual left by the tracker prior (``model.prior_input``, set by
     `sarflow.models.load_model` from its training configuration) always runs on it, with the
-    prior of its training (`sarflow.training.synthetic.prior_config`: grid step 8, chips 32 and
-    64); other networks take ``prior`` as given, with the coarse pass for large motion.
+    prior of its training (`sarflow.training.synthetic.prior_config`: grid step 8, chips 32, 64
+    and 128); other networks take ``prior`` as given, with the coarse pass for large motion.
     """
     _check_prior_mode(prior)
     if getattr(model, "prior_input", False):

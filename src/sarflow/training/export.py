@@ -57,7 +57,8 @@ def _card(name: str, state: dict, extra_metrics: dict | None, size_bytes: int, s
     if config.get("prior"):
         baseline = next((row for row in state.get("history", []) if row.get("step") == 0), {})
         lines.append("- Input: the residual after the multi-kernel tracker prior (`--prior`, "
-                     "`sarflow.tracking.prior`); `sarflow predict` runs the same prior before the network.")
+                     "`sarflow.tracking.prior`); `sarflow predict` runs the same prior before the network: "
+                     + _prior_description(int(recipe.get("patch_size", 128))) + ".")
         if "val_rmse" in baseline:
             lines.append(f"- Baseline: the tracker prior alone on the validation pairs has RMSE "
                          f"{baseline['val_rmse']:.4f} px, EPE {baseline.get('val_epe', float('nan')):.4f} px, "
@@ -87,12 +88,57 @@ def _card(name: str, state: dict, extra_metrics: dict | None, size_bytes: int, s
         if key != "step":
             lines.append(f"| {key} | {value:.4f} |" if isinstance(value, float) else f"| {key} | {value} |")
     if extra_metrics:
-        lines += ["", "Held-out test set (benchmark):", "", "```", json.dumps(extra_metrics, indent=2), "```"]
+        lines += ["", "Held-out test set (benchmark):", ""]
+        lines += _heldout_table(extra_metrics)
+        lines += ["```", json.dumps(extra_metrics, indent=2), "```"]
     lines += ["", f"Exported by sarflow {__version__}."]
     if sha256:
         lines += ["", f"SHA-256 of `{name}.pt`: `{sha256}` (also in `checksums.json`, checked when the weights load)."]
     lines += [""]
     return "\n".join(lines)
+
+
+def _prior_description(patch_size: int) -> str:
+    """The residual route's prior settings, as scenes and as the training patches get them."""
+    from sarflow.scene.coarse import _track_settings
+    from sarflow.training.synthetic import prior_config
+
+    config = prior_config()
+
+    def chips(side):
+        return ", ".join(str(c) for c in _track_settings((side, side), config).chip_sizes)
+
+    full = chips(1 << 16)
+    smallest = next(side for side in range(config.chip_size, 1 << 16, 8) if chips(side) == full)
+    return (f"grid step {config.step}, chips {full} px in scenes of {smallest} px or more a side (the "
+            f"{patch_size} px training patches: {chips(patch_size)} px)")
+
+
+def _heldout_table(metrics: dict) -> list[str]:
+    """RMSE table of `benchmarks/bench_network.py`'s JSON (empty for other metrics)."""
+    columns = (("tracker", "tracker"), ("prior_on_tracker_points", "prior alone, tracker's points"),
+               ("network_on_tracker_points", "network, tracker's points"),
+               ("network_pixels", "network, every pixel"))
+    if not all(isinstance(v, dict) and "tracker" in v for v in metrics.values()):
+        return []
+    repeats = {v.get("repeats", 1) for v in metrics.values()}
+    out = [f"RMSE of the vector error, pixels ({'/'.join(map(str, sorted(repeats)))} scene(s) per scenario; "
+           "sharp: where the offset changes by more than 0.05 px per pixel):", "",
+           "| scenario | " + " | ".join(label for key, label in columns if any(key in v for v in metrics.values()))
+           + " | network within 1 sigma |", "|---|" + "---:|" * (sum(
+               any(key in v for v in metrics.values()) for key, _ in columns) + 1)]
+    for scenario, v in metrics.items():
+        cells = []
+        for key, _ in columns:
+            if not any(key in w for w in metrics.values()):
+                continue
+            m = v.get(key, {})
+            sharp = m.get("rmse_sharp", float("nan"))
+            cells.append(f"{m.get('rmse', float('nan')):.3f}" + (f" (sharp {sharp:.3f})" if sharp == sharp else ""))
+        within = v.get("network_pixels", {}).get("within_1_sigma")
+        cells.append(f"{within:.1%}" if within is not None else "")
+        out.append(f"| {scenario} | " + " | ".join(cells) + " |")
+    return out + [""]
 
 
 def _calibration(state: dict) -> float:

@@ -268,16 +268,23 @@ def make_sample(recipe: SyntheticRecipe, seed: int, *, kind: str | None = None) 
                   info=info)
 
 
-#: The tracker prior of residual training (`with_prior`); inference uses the same for such networks.
-PRIOR_STEP, PRIOR_CHIP, PRIOR_SEARCH_RADIUS = 8, 32, 16
+#: The tracker prior of residual training (`with_prior`); inference uses the same for such networks:
+#: grid step, smallest chip, search radius (pixels) and chip sizes (the tracker's own 32, 64, 128).
+PRIOR_STEP, PRIOR_CHIP, PRIOR_SEARCH_RADIUS, PRIOR_KERNELS = 8, 32, 16, 3
 
 
 def prior_config(search_radius: int = PRIOR_SEARCH_RADIUS):
-    """`sarflow.scene.coarse.CoarsePriorConfig` of the residual route (grid step 8, chips 32 and 64)."""
+    """`sarflow.scene.coarse.CoarsePriorConfig` of the residual route.
+
+    Grid step 8; chips 32, 64 and 128, the multi-kernel tracker's defaults. Scenes smaller than
+    256 pixels a side leave out the 128 px chip (`sarflow.scene.coarse.CoarsePriorConfig`), so
+    128 px training patches see chips 32 and 64, while scenes get the tracker's full set (the
+    shipped network's model card gives the held-out figures with it).
+    """
     from sarflow.scene.coarse import CoarsePriorConfig
 
     return CoarsePriorConfig(search_radius=search_radius, step=PRIOR_STEP, chip_size=PRIOR_CHIP,
-                             block_size=1024)
+                             block_size=1024, kernels=PRIOR_KERNELS)
 
 
 def with_prior(sample: Sample, search_radius: int = PRIOR_SEARCH_RADIUS) -> Sample:
