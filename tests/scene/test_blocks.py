@@ -115,3 +115,27 @@ def test_activation_estimate_scales_with_the_batch_and_precision(model):
     fixed = 64 * 2**20
     assert four - fixed == pytest.approx(4 * (one - fixed), rel=1e-6)
     assert fixed < half < four
+
+
+def _estimated_time(lattice, shape, slots):
+    tiles = [len(lattice.tiles_touching(b)) for b in split_blocks(lattice.shape, *shape)]
+    return max(max(tiles), sum(tiles) / slots), len(tiles), sum(tiles)
+
+
+def test_a_cluster_gets_at_least_a_block_per_worker_thread():
+    from sarflow.scene.blocks import parallel_block_shape
+
+    lattice = TileLattice.build((2048, 2048), tile_size=512, overlap=160, receptive_field=1000, divisor=16)
+    # The memory budget alone would give one block: one thread of the cluster would do all the work.
+    alone, _, total = _estimated_time(lattice, (2048, 2048), 2)
+    assert total == lattice.count == 36 and alone == 36
+    for slots in (2, 4, 8):
+        shape = parallel_block_shape(lattice, 4096, slots)
+        time_, blocks, tiles = _estimated_time(lattice, shape, slots)
+        assert blocks >= slots and time_ < alone and tiles < 2 * total  # a tile across a cut runs twice
+    # No cluster, or enough blocks already: the memory plan stands.
+    assert parallel_block_shape(lattice, 4096, 1) == (2048, 2048)
+    assert parallel_block_shape(lattice, 704, 4) == (704, 704)
+    # A scene of one tile is never cut (both halves would run the same tile).
+    one = TileLattice.build((400, 500), tile_size=512, overlap=160, receptive_field=1000, divisor=16)
+    assert parallel_block_shape(one, 4096, 8) == (400, 500)

@@ -58,6 +58,16 @@ def test_cluster_job_equals_the_single_process_job(tmp_path, model, cluster):
     assert float(np.nanmax(np.abs(a.quality["sigma_dy"] - b.quality["sigma_dy"]))) < 1e-5
 
 
+def test_a_scene_of_one_memory_block_is_cut_for_the_workers(tmp_path, model, cluster):
+    paths = write_pair(tmp_path, *small_pair((128, 144), seed=8))
+    options = dict(model=model, config=small_config(), prior="none")
+    single = predict(*paths, tmp_path / "single.tif", **options)
+    spread = predict(*paths, tmp_path / "dask.tif", client=cluster, **options)
+    assert single.blocks == 1 and spread.blocks >= 2  # two workers: both get a block
+    a, b = read_offsets(tmp_path / "single.tif"), read_offsets(tmp_path / "dask.tif")
+    assert float(np.nanmax(np.abs(a.dx - b.dx))) < 1e-5
+
+
 def test_one_worker_gives_what_two_give_bit_for_bit(model, job, cluster):
     one = sorted(cluster.scheduler_info()["workers"])[0]
     both = gather(model, job, cluster)

@@ -28,6 +28,7 @@ __all__ = [
     "RasterSource",
     "TileLattice",
     "Block",
+    "parallel_block_shape",
     "split_blocks",
     "parse_memory",
     "format_bytes",
@@ -248,6 +249,35 @@ def split_blocks(shape: tuple[int, int], block_rows: int, block_cols: int) -> li
     h, w = shape
     return [Block(r, min(r + block_rows, h), c, min(c + block_cols, w))
             for r in range(0, h, block_rows) for c in range(0, w, block_cols)]
+
+
+def parallel_block_shape(lattice: TileLattice, side: int, slots: int) -> tuple[int, int]:
+    """Block rows and columns, at most ``side`` each, that keep ``slots`` parallel tasks busy.
+
+    A memory budget alone may leave a scene in fewer blocks than a cluster has worker threads
+    (one block runs on one thread), so the others would wait. Where ``side x side`` blocks are
+    fewer than ``slots``, the scene is cut into more, smaller blocks instead: of the splits into
+    ``nr x nc`` blocks (at most twice ``slots`` of them), the one with the least estimated time,
+    counted in network tiles, wins: the larger of the busiest block's tiles and all tiles over
+    ``slots`` (a tile that straddles a cut is run by both blocks, so cutting more costs work);
+    ties go to fewer blocks. A scene of one tile is never cut.
+    """
+    h, w = lattice.shape
+    side = max(int(side), 1)
+    first = (-(-h // side), -(-w // side))
+    if slots <= 1 or first[0] * first[1] >= slots:
+        return min(side, h), min(side, w)
+    best = None
+    for nr in range(first[0], min(h, 2 * slots) + 1):
+        for nc in range(first[1], min(w, 2 * slots) + 1):
+            if nr * nc > 2 * slots:
+                break
+            rows, cols = -(-h // nr), -(-w // nc)
+            tiles = [len(lattice.tiles_touching(b)) for b in split_blocks((h, w), rows, cols)]
+            key = (max(max(tiles), sum(tiles) / slots), len(tiles))
+            if best is None or key < best[0]:
+                best = (key, rows, cols)
+    return best[1], best[2]
 
 
 # ----------------------------------------------------------------------------------- memory

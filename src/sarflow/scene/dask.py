@@ -28,7 +28,7 @@ import numpy as np
 
 from sarflow.errors import InputError
 
-__all__ = ["ModelSpec", "open_client", "block_tasks", "run_blocks", "offsets_array", "TASK_THREADS"]
+__all__ = ["ModelSpec", "open_client", "block_tasks", "run_blocks", "offsets_array", "task_slots", "TASK_THREADS"]
 
 #: Torch threads per task: one, so a worker with n threads runs n blocks side by side, and results
 #: do not depend on how many workers there are.
@@ -213,6 +213,14 @@ def run_blocks(model, job, indices: Sequence[int], save: Callable[[int, np.ndarr
             client.close()
             if cluster is not None:
                 cluster.close()
+
+
+def task_slots(client) -> int:
+    """Block tasks the cluster runs at once: its workers' threads together (at least 1)."""
+    try:
+        return max(1, int(sum(client.nthreads().values())))
+    except (OSError, TimeoutError, AttributeError, TypeError, ValueError):  # a client that cannot say
+        return 1
 
 
 def worker_pids(client) -> dict[str, int]:

@@ -41,6 +41,7 @@ from sarflow.scene.blocks import (
     TileLattice,
     current_rss,
     parse_memory,
+    parallel_block_shape,
     split_blocks,
 )
 from sarflow.scene.coarse import CoarsePriorConfig, PriorGrid, coarse_prior_grid, resample, warp_window
@@ -282,7 +283,11 @@ class PredictSummary:
     blocks : int
         Blocks of the scene; ``blocks_resumed`` of them were taken from an earlier run.
     block_side : int
-        Block side, pixels.
+        Largest block side the memory budget allows (or ``block_pixels``), pixels.
+    block_shape : (int, int)
+        Rows and columns of the blocks used: ``block_side`` a side, or smaller on a Dask cluster
+        whose worker threads would otherwise outnumber the blocks
+        (`sarflow.scene.blocks.parallel_block_shape`).
     tiles : int
         Network tiles run by this call.
     seconds : float
@@ -297,6 +302,7 @@ class PredictSummary:
     blocks: int = 0
     blocks_resumed: int = 0
     block_side: int = 0
+    block_shape: tuple[int, int] = (0, 0)
     tiles: int = 0
     seconds: float = 0.0
     skipped: bool = False
@@ -452,7 +458,15 @@ def predict(reference: str | Path, secondary: str | Path, output: str | Path, *,
     }
     journal = Journal(output, job=job_record, resume=resume)
 
+    own_cluster: list = []  # a client and cluster opened here, closed at the end
+
     def run() -> PredictSummary:
+        nonlocal dask_client
+        if dask_client is None and (workers or scheduler):
+            from sarflow.scene.dask import open_client
+
+            dask_client, cluster = open_client(workers=workers, scheduler=scheduler)
+            own_cluster.extend([dask_client, cluster])
         stored = journal.load_state("statistics")
         if stored is None:
             statistics = scene_statistics(ref_src, sec_src)
@@ -472,11 +486,20 @@ def predict(reference: str | Path, secondary: str | Path, output: str | Path, *,
             # Planned now, with what the passes above left in this process counted in.
             _release_free_memory()
             margin = 0 if grid is None else int(math.ceil(grid.max_offset())) + 4
-            side = int(block_pixels) if block_pixels is not None else plan_block_side(net, lattice, config, budget,
-                                                                                   margin=margin)
-            journal.save_plan({"block_side": side})
+            if block_pixels is not None:
+                side = int(block_pixels)
+                shape = (side, side)
+            else:
+                side = plan_block_side(net, lattice, config, budget, margin=margin)
+                shape = (side, side)
+                if dask_client is not None:  # enough blocks for every worker thread (a block runs on one)
+                    from sarflow.scene.dask import task_slots
+
+                    shape = parallel_block_shape(lattice, side, task_slots(dask_client))
+            journal.save_plan({"block_side": side, "block_shape": list(shape)})
         side = int(journal.plan["block_side"])
-        blocks = tuple(split_blocks(lattice.shape, side, side))
+        block_shape = tuple(int(v) for v in journal.plan.get("block_shape", (side, side)))
+        blocks = tuple(split_blocks(lattice.shape, *block_shape))
         job = BlockJob(ref_src, sec_src, lattice, blocks, statistics, grid, config, bands)
 
         finished = journal.finished()
@@ -492,11 +515,10 @@ def predict(reference: str | Path, secondary: str | Path, output: str | Path, *,
             if progress is not None:
                 progress(done, total)
 
-        if client is not None or workers or scheduler:
+        if dask_client is not None:
             from sarflow.scene.dask import run_blocks
 
-            run_blocks(net, job, todo, journal.save, client=client, workers=workers, scheduler=scheduler,
-                       progress=lambda k: advance(job.tiles(k)))
+            run_blocks(net, job, todo, journal.save, client=dask_client, progress=lambda k: advance(job.tiles(k)))
         else:
             for k in todo:
                 journal.save(k, compute_block(net, job, k, advance))
@@ -508,7 +530,8 @@ def predict(reference: str | Path, secondary: str | Path, output: str | Path, *,
             "method": f"sarflow.predict: network {model if isinstance(model, (str, Path)) else type(model).__name__}",
             "parameters": {"inference": config.__dict__, "prior": prior, "prior_used": grid is not None,
                            "search_radius": search_radius, "prior_threshold_px": prior_threshold_px,
-                           "tiles": lattice.to_dict(), "block_side": side, "window": list(window) if window else None},
+                           "tiles": lattice.to_dict(), "block_side": side, "block_shape": list(block_shape),
+                           "window": list(window) if window else None},
             "reference": str(reference), "secondary": str(secondary), "sarflow_version": __version__,
             "elapsed_s": f"{time.perf_counter() - start:.3f}",
             **date_tags,
@@ -523,8 +546,10 @@ def predict(reference: str | Path, secondary: str | Path, output: str | Path, *,
         journal.discard()
         return PredictSummary(output=output, shape=lattice.shape, bands=bands, prior_used=grid is not None,
                               blocks=len(blocks), blocks_resumed=len(finished), block_side=side,
+                              block_shape=block_shape,
                               tiles=total - sum(job.tiles(k) for k in finished), seconds=time.perf_counter() - start)
 
+    dask_client = client
     try:
         return run()
     except SarflowError:
@@ -533,6 +558,9 @@ def predict(reference: str | Path, secondary: str | Path, output: str | Path, *,
         raise
     finally:
         journal.release()
+        for part in own_cluster:
+            if part is not None:
+                part.close()
 
 
 # ----------------------------------------------------------------------------------- many pairs
