@@ -61,6 +61,38 @@ def test_card_tabulates_the_held_out_benchmark():
     assert "| glacier | 0.127 (sharp 0.310) | 0.121 (sharp 0.303) | 0.124 | 64.1% |" in table
 
 
+def test_a_run_can_start_from_an_earlier_runs_weights(run, tmp_path):
+    from sarflow.nn import build_model
+    from sarflow.training.loop import initial_weights
+
+    _, folder = run
+    state = torch.load(folder / "best.pt", weights_only=False)
+    model = build_model(TINY.model, **TINY.model_kwargs)
+    initial_weights(model, folder / "best.pt")
+    for key, value in model.state_dict().items():
+        torch.testing.assert_close(value, state["model_state"][key])
+    other = build_model(TINY.model, **{**TINY.model_kwargs, "base_channels": 6})
+    with pytest.raises(InputError, match="holds another network"):
+        initial_weights(other, folder / "best.pt")
+    with pytest.raises(InputError, match="no such checkpoint"):
+        initial_weights(model, tmp_path / "missing.pt")
+    # Through train(): the run starts from those weights (its first validation is theirs).
+    config = TrainConfig(**{**TINY.__dict__, "steps": 1, "eval_every": 1, "learning_rate": 1e-12,
+                            "init_from": str(folder / "best.pt")})
+    started = train(config, tmp_path / "second", resume=False)
+    before = train(TrainConfig(**{**TINY.__dict__, "steps": 1, "eval_every": 1, "learning_rate": 1e-12}),
+                   tmp_path / "fresh", resume=False)
+    assert started.history[-1]["val_rmse"] != pytest.approx(before.history[-1]["val_rmse"], rel=1e-6)
+
+
+def test_prior_jitter_settings_are_checked():
+    with pytest.raises(InputError, match="needs prior=True"):
+        TrainConfig(prior_jitter_px=0.5)
+    with pytest.raises(InputError, match="prior_jitter_share"):
+        TrainConfig(prior=True, prior_jitter_px=0.5, prior_jitter_share=1.5)
+    assert TrainConfig.from_dict(TrainConfig(prior=True, prior_jitter_px=0.5).to_dict()).prior_jitter_px == 0.5
+
+
 def test_batches_are_deterministic_and_distinct():
     assert batch_seeds(0, 5, 4) == batch_seeds(0, 5, 4)
     assert batch_seeds(0, 5, 4) != batch_seeds(0, 6, 4)

@@ -68,3 +68,31 @@ def test_with_prior_leaves_a_small_residual_that_recomposes_to_the_truth():
     dx, dy = compose_residual(residual.target[0], residual.target[1], *residual.info["prior"])
     np.testing.assert_allclose(dx[m], sample.target[0][m], atol=2e-3)
     np.testing.assert_allclose(dy[m], sample.target[1][m], atol=2e-3)
+
+
+def test_prior_jitter_perturbs_a_share_of_samples_and_keeps_the_target_exact():
+    from sarflow.tracking.prior import compose_residual
+    from sarflow.training.synthetic import prior_perturbation, with_prior
+
+    rng = np.random.default_rng(3)
+    field = prior_perturbation(rng, (100, 120), 0.4)
+    assert field.shape == (100, 120) and np.abs(field).max() == pytest.approx(0.4, rel=1e-5)
+    assert np.abs(np.diff(field, axis=1)).max() < 0.1  # smooth: a fraction of its amplitude per pixel
+
+    recipe = SyntheticRecipe(patch_size=96, nodata_probability=0.0, coherence=(0.9, 0.95))
+    sample = make_sample(recipe, 5, kind="shift")
+    plain = with_prior(sample)
+    assert "prior_jitter_px" not in with_prior(sample, jitter_px=0.6, jitter_share=0.0).info
+    jittered = with_prior(sample, jitter_px=0.6, jitter_share=1.0)
+    again = with_prior(sample, jitter_px=0.6, jitter_share=1.0)
+    np.testing.assert_array_equal(jittered.secondary, again.secondary)  # the sample's seed fixes the draw
+    assert 0.05 <= jittered.info["prior_jitter_px"] <= 0.6
+    m = jittered.mask & plain.mask
+    moved = np.abs(jittered.info["prior"] - plain.info["prior"])[:, m].max()
+    assert moved == pytest.approx(jittered.info["prior_jitter_px"], rel=0.05)
+    # The target is the residual against the perturbed prior: it recomposes to the truth.
+    dx, dy = compose_residual(jittered.target[0], jittered.target[1], *jittered.info["prior"])
+    np.testing.assert_allclose(dx[m], sample.target[0][m], atol=2e-3)
+    np.testing.assert_allclose(dy[m], sample.target[1][m], atol=2e-3)
+    with pytest.raises(InputError, match="jitter"):
+        with_prior(sample, jitter_px=-1)

@@ -44,6 +44,10 @@ def _check_options(config: TrainConfig, *, device: str, threads: int | None, max
         raise
     except Exception as exc:  # a constructor refusing an argument's value
         raise InputError(f"bad --model-arg for network {config.model!r}: {exc}") from exc
+    if config.init_from:  # refused now rather than after the validation set is simulated
+        from sarflow.training.loop import initial_weights
+
+        initial_weights(build_model(config.model, **config.model_kwargs), config.init_from)
     if config.dataset:
         from sarflow.training.tiles import load_tiles
 
@@ -93,7 +97,10 @@ def _model_args(ctx, param, values) -> dict:
               help="largest offset of simulated patches, pixels")
 @click.option("--dataset", type=click.Path(dir_okay=False), default=None,
               help="train on a tile dataset (sarflow make-dataset) instead of simulated pairs")
-@dataclass_options(TrainConfig, exclude=("model", "model_kwargs", "recipe", "dataset"))
+@dataclass_options(TrainConfig, exclude=("model", "model_kwargs", "recipe", "dataset", "init_from"))
+@click.option("--init-from", type=click.Path(dir_okay=False), default=None,
+              help="start from the weights of an earlier run's checkpoint (best.pt or last.pt, the same network); "
+                   "optimiser and schedule start afresh")
 @click.option("--device", default="auto", show_default=True, help="auto (CUDA when present), cpu or cuda")
 @click.option("--max-minutes", type=float, default=None,
               help="stop cleanly after this long (a checkpoint is kept; run again to resume)")
@@ -101,8 +108,8 @@ def _model_args(ctx, param, values) -> dict:
               help="start over instead of resuming a run found in the directory (needs --overwrite there)")
 @click.option("--overwrite", is_flag=True, help="start over in a directory that holds a run, replacing its files")
 @click.option("--threads", type=int, default=None, help="torch intra-op threads (default: torch's choice)")
-def train(output, model, model_args, patch_size, max_offset_px, dataset, device, max_minutes, no_resume, overwrite,
-          threads, **kwargs):
+def train(output, model, model_args, patch_size, max_offset_px, dataset, init_from, device, max_minutes, no_resume,
+          overwrite, threads, **kwargs):
     """Train an offset network (CC-ResSiamNet or a comparison network).
 
     Simulated pairs are made on the fly (mixed scenarios, random physical parameters, coherence,
@@ -117,7 +124,7 @@ def train(output, model, model_args, patch_size, max_offset_px, dataset, device,
 
     recipe = SyntheticRecipe(patch_size=patch_size, max_offset_px=max_offset_px)
     config = build_dataclass(TrainConfig, {**kwargs, "model": model, "model_kwargs": model_args, "recipe": recipe,
-                                           "dataset": dataset})
+                                           "dataset": dataset, "init_from": init_from})
     _check_options(config, device=device, threads=threads, max_minutes=max_minutes)
     run_dir = Path(output)
     resume = _prepare_run_dir(run_dir, resume=not no_resume and not overwrite, overwrite=overwrite)

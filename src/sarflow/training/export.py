@@ -54,11 +54,18 @@ def _card(name: str, state: dict, extra_metrics: dict | None, size_bytes: int, s
                       f"recipe `{json.dumps(recipe)}`"),
         "- Validation: fixed simulated pairs from the 'validation' seed range (never trained on).",
     ]
+    if config.get("init_from"):
+        lines.append(f"- Initialised from the weights of `{config['init_from']}` (an earlier run; its own card or "
+                     "config.json gives its command).")
     if config.get("prior"):
         baseline = next((row for row in state.get("history", []) if row.get("step") == 0), {})
         lines.append("- Input: the residual after the multi-kernel tracker prior (`--prior`, "
                      "`sarflow.tracking.prior`); `sarflow predict` runs the same prior before the network: "
                      + _prior_description(int(recipe.get("patch_size", 128))) + ".")
+        if config.get("prior_jitter_px"):
+            lines.append(f"- Prior perturbation in training: smooth fields of up to {config['prior_jitter_px']} px on "
+                         f"{config.get('prior_jitter_share', 0.5):.0%} of the samples (`--prior-jitter-px`); "
+                         "validation pairs unperturbed.")
         if "val_rmse" in baseline:
             lines.append(f"- Baseline: the tracker prior alone on the validation pairs has RMSE "
                          f"{baseline['val_rmse']:.4f} px, EPE {baseline.get('val_epe', float('nan')):.4f} px, "

@@ -76,6 +76,15 @@ class TrainConfig:
         resampled by the prior and the target is the residual; inference must then do the same
         (recorded in the exported weights). Validation metrics are then those of the residual,
         i.e. of the recomposed offsets; the step-0 row of the history is the tracker prior alone.
+    prior_jitter_px : float
+        Largest smooth perturbation of the prior in training samples, pixels (0: none), so that the
+        network must measure residuals (`sarflow.training.synthetic.with_prior`); validation
+        pairs are never perturbed.
+    prior_jitter_share : float
+        Share of the training samples whose prior is perturbed.
+    init_from : str or None
+        Training checkpoint (``best.pt``/``last.pt`` of an earlier run of the same network) whose
+        weights start this run; the optimiser, schedule and history start afresh.
     """
 
     model: str = "ccressiamnet"
@@ -99,6 +108,9 @@ class TrainConfig:
     loader_workers: int = 1
     augment: bool = True
     prior: bool = False
+    prior_jitter_px: float = 0.0
+    prior_jitter_share: float = 0.5
+    init_from: str | None = None
 
     def __post_init__(self):
         if self.steps < 1 or self.batch_size < 1 or self.eval_every < 1:
@@ -109,6 +121,10 @@ class TrainConfig:
             raise InputError("learning_rate must be positive")
         if self.prior and self.dataset:
             raise InputError("prior=True trains on simulated pairs only (tile datasets carry no prior)")
+        if self.prior_jitter_px < 0 or not 0 <= self.prior_jitter_share <= 1:
+            raise InputError("prior_jitter_px must be >= 0 and prior_jitter_share within [0, 1]")
+        if self.prior_jitter_px > 0 and not self.prior:
+            raise InputError("prior_jitter_px perturbs the tracker prior: it needs prior=True")
 
     def to_dict(self) -> dict:
         d = asdict(self)
@@ -166,24 +182,24 @@ class _SyntheticBatches(torch.utils.data.Dataset):
     """Batch ``k`` of a run, simulated on demand (map-style, so workers can prefetch in order)."""
 
     def __init__(self, recipe: SyntheticRecipe, seed: int, batch_size: int, start: int, stop: int,
-                 prior: bool = False):
+                 prior: bool = False, jitter: tuple[float, float] = (0.0, 0.5)):
         self.recipe, self.seed, self.batch_size, self.start, self.stop = recipe, seed, batch_size, start, stop
-        self.prior = prior
+        self.prior, self.jitter = prior, jitter
 
     def __len__(self):
         return self.stop - self.start
 
     def __getitem__(self, k):
         seeds = batch_seeds(self.seed, self.start + k, self.batch_size)
-        return _stack([_robust_sample(self.recipe, s, prior=self.prior) for s in seeds])
+        return _stack([_robust_sample(self.recipe, s, prior=self.prior, jitter=self.jitter) for s in seeds])
 
 
-def _robust_sample(recipe: SyntheticRecipe, seed: int, *, prior: bool = False):
+def _robust_sample(recipe: SyntheticRecipe, seed: int, *, prior: bool = False, jitter: tuple[float, float] = (0.0, 0.5)):
     """`make_sample`, or (should a random draw be physically invalid) the next seed: still deterministic."""
     for attempt in range(9):
         try:
             sample = make_sample(recipe, seed + attempt)
-            return with_prior(sample) if prior else sample
+            return with_prior(sample, jitter_px=jitter[0], jitter_share=jitter[1]) if prior else sample
         except InputError:
             if attempt == 8:
                 raise
@@ -350,6 +366,27 @@ def _write_history(directory: Path, history: list[dict]) -> None:
         pass
 
 
+def initial_weights(model, checkpoint: str | Path) -> None:
+    """Load the weights of an earlier run's checkpoint into ``model`` (the same network and settings)."""
+    from sarflow.models import load_data_file
+
+    path = Path(checkpoint)
+    if not path.is_file():
+        raise InputError(f"{path}: no such checkpoint file (init_from)")
+    state = load_data_file(path, map_location="cpu", what="a training checkpoint")
+    if not isinstance(state, dict) or "model_state" not in state or "model_config" not in state:
+        raise InputError(f"{path}: not a sarflow training checkpoint (init_from needs best.pt or last.pt of a run)")
+    saved, wanted = dict(state["model_config"]), model.to_config()
+    if saved != wanted:
+        if saved.get("name") != wanted.get("name"):
+            what = f"{saved.get('name')!r}, not {wanted.get('name')!r}"
+        else:
+            what = ", ".join(f"{k}={saved.get(k)!r} (here {wanted.get(k)!r})" for k in sorted(set(saved) | set(wanted))
+                             if saved.get(k) != wanted.get(k))
+        raise InputError(f"{path} holds another network: {what}")
+    model.load_state_dict(state["model_state"])
+
+
 def train(config: TrainConfig, directory: str | Path, *, resume: bool = True, device: str | None = None,
           progress: Callable[[int, int, dict], None] | None = None, max_seconds: float | None = None,
           command: str = "") -> TrainResult:
@@ -399,6 +436,8 @@ def train(config: TrainConfig, directory: str | Path, *, resume: bool = True, de
         scheduler.load_state_dict(state["scheduler_state"])
         step, best, history, wall_before = state["step"], state["best"], state["history"], state["wall_seconds"]
         torch.set_rng_state(state["torch_rng"])
+    elif config.init_from:
+        initial_weights(model, config.init_from)
     with atomic_path(directory / "config.json") as tmp:
         tmp.write_text(json.dumps({"command": command, **config.to_dict()}, indent=2) + "\n")
 
@@ -412,7 +451,7 @@ def train(config: TrainConfig, directory: str | Path, *, resume: bool = True, de
     else:
         val = validation_set(config.recipe, config.validation_size, prior=config.prior)
         batches = _SyntheticBatches(config.recipe, config.seed, config.batch_size, step, config.steps,
-                                    prior=config.prior)
+                                    prior=config.prior, jitter=(config.prior_jitter_px, config.prior_jitter_share))
     if not history and config.prior:
         # The baseline the network must beat: the tracker prior alone (zero residual).
         zero = {k: v for k, v in val.items()}

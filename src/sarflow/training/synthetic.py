@@ -28,7 +28,8 @@ from sarflow.simulation.models import Landslide, McTigueSource, MogiSource, Okad
 from sarflow.simulation.pair import ImagingConfig, simulate_pair
 from sarflow.simulation.textures import TEXTURES
 
-__all__ = ["SyntheticRecipe", "Sample", "make_sample", "SEED_RANGES", "SCENARIO_KINDS", "ScaledField", "SumField", "with_prior", "prior_config"]
+__all__ = ["SyntheticRecipe", "Sample", "make_sample", "SEED_RANGES", "SCENARIO_KINDS", "ScaledField", "SumField",
+           "with_prior", "prior_config", "prior_perturbation"]
 
 #: Disjoint seed ranges: training streams, validation, and the held-out test set of the benchmarks.
 SEED_RANGES = {"train": (0, 1_000_000_000), "validation": (1_000_000_000, 1_100_000_000),
@@ -287,7 +288,23 @@ def prior_config(search_radius: int = PRIOR_SEARCH_RADIUS):
                              block_size=1024, kernels=PRIOR_KERNELS)
 
 
-def with_prior(sample: Sample, search_radius: int = PRIOR_SEARCH_RADIUS) -> Sample:
+def prior_perturbation(rng: np.random.Generator, shape: tuple[int, int], amplitude: float,
+                       spacing: int = 32) -> np.ndarray:
+    """A smooth random field of largest magnitude ``amplitude`` pixels (cubic spline through a grid of
+    independent normal values ``spacing`` pixels apart), float32 of ``shape``."""
+    from scipy import ndimage
+
+    h, w = shape
+    coarse = rng.normal(size=(h // spacing + 3, w // spacing + 3))
+    rows = np.arange(h, dtype=np.float64) / spacing + 1.0
+    cols = np.arange(w, dtype=np.float64) / spacing + 1.0
+    r, c = np.meshgrid(rows, cols, indexing="ij")
+    field = ndimage.map_coordinates(coarse, [r, c], order=3, mode="nearest")
+    return (field * (amplitude / max(float(np.abs(field).max()), 1e-9))).astype(np.float32)
+
+
+def with_prior(sample: Sample, search_radius: int = PRIOR_SEARCH_RADIUS, *, jitter_px: float = 0.0,
+               jitter_share: float = 0.5) -> Sample:
     """The residual problem of ``sample`` after the tracker prior (`sarflow.tracking.prior`).
 
     The prior is the multi-kernel tracker's gap-filled, median-filtered grid (`prior_config`)
@@ -295,7 +312,18 @@ def with_prior(sample: Sample, search_radius: int = PRIOR_SEARCH_RADIUS) -> Samp
     (`sarflow.scene.coarse`); the secondary is resampled onto the reference by it (Keys cubic), and
     the target becomes the residual ``rho`` with ``rho + p(r + rho) = d``. The prior is kept in
     ``info["prior"]`` (``(2, H, W)``). Pixels whose resampled secondary draws on nodata leave the mask.
+
+    With ``jitter_px`` > 0, a share ``jitter_share`` of the samples (chosen by the sample's seed, so
+    batches stay reproducible) has the prior perturbed by a smooth random field of each component
+    (`prior_perturbation`, amplitude uniform in ``[0.05, jitter_px]``) before the secondary is
+    resampled; the residual target is then that of the perturbed prior (``info["prior"]`` holds it,
+    ``info["prior_jitter_px"]`` the amplitude). Without it, the residual is mostly the tracker's own
+    noise, which gives the network little to learn from; with it, the network must measure
+    residuals of up to ``jitter_px`` everywhere, while the unperturbed share keeps the task it meets
+    at inference.
     """
+    if jitter_px < 0 or not 0 <= jitter_share <= 1:
+        raise InputError(f"need jitter_px >= 0 and 0 <= jitter_share <= 1, got {jitter_px} and {jitter_share}")
     from sarflow.scene.blocks import ArraySource, Block
     from sarflow.scene.coarse import coarse_prior_grid, resample
     from sarflow.tracking.prior import residual_target
@@ -305,10 +333,18 @@ def with_prior(sample: Sample, search_radius: int = PRIOR_SEARCH_RADIUS) -> Samp
     grid = coarse_prior_grid(ArraySource(sample.reference), ArraySource(sample.secondary),
                              config=prior_config(search_radius))
     pdx, pdy = grid.window(block)
+    info = dict(sample.info)
+    if jitter_px > 0:
+        rng = np.random.default_rng([int(sample.seed), 0x717])
+        if rng.uniform() < jitter_share:
+            amplitude = float(rng.uniform(min(0.05, jitter_px), jitter_px))
+            pdx = pdx + prior_perturbation(rng, (h, w), amplitude)
+            pdy = pdy + prior_perturbation(rng, (h, w), amplitude)
+            info["prior_jitter_px"] = amplitude
     secondary = resample(ArraySource(sample.secondary), pdx, pdy, block)
     rdx, rdy = residual_target(sample.target[0], sample.target[1], pdx, pdy)
     target = np.stack([rdx, rdy]).astype(np.float32)
     mask = sample.mask & np.isfinite(secondary) & np.isfinite(target).all(axis=0)
-    info = dict(sample.info, prior=np.stack([pdx, pdy]))
+    info["prior"] = np.stack([pdx, pdy])
     return Sample(reference=sample.reference, secondary=secondary, target=np.nan_to_num(target), mask=mask,
                   kind=sample.kind, seed=sample.seed, info=info)
