@@ -160,3 +160,19 @@ def test_mask_that_cannot_be_placed_is_refused_up_front(scene, tmp_path):
     with pytest.raises(GridMismatchError, match=r"no georeferencing and its shape \(50, 50\) is not the images'"):
         compare(scene.reference, scene.secondary, tmp_path / "r", mask=mask, network=False, track_config=FAST)
     assert not (tmp_path / "r").exists()
+
+
+def test_the_prior_the_network_corrects_is_scored_beside_it(scene, tiny_weights, tmp_path):
+    result = compare(scene.reference, scene.secondary, tmp_path / "report", truth=scene.truth,
+                     model=str(tiny_weights), tracker=False, inference_config=inference_config(), prior="always")
+    summary = json.loads((result.report_dir / "metrics.json").read_text())
+    assert list(summary["methods"]) == ["network", "network-prior"]
+    prior = read_offsets(result.report_dir / "prior.tif")
+    network = read_offsets(result.report_dir / "network.tif")
+    assert prior.shape == network.shape == (96, 96) and np.isfinite(prior.dx).all()
+    assert not np.allclose(prior.dx, network.dx)  # the network's correction, not a copy
+    assert "rmse" in json.dumps(summary["methods"]["network-prior"]["metrics"])
+    assert result.seconds["network-prior"] is None  # its time is inside the network's
+    with pytest.raises(InputError, match="method names must differ"):
+        compare(scene.reference, scene.secondary, tmp_path / "r2", offsets=[("network-prior", scene.truth)],
+                model=str(tiny_weights))

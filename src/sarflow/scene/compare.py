@@ -1,7 +1,9 @@
 """Run the tracker and the network on one pair, score them and write an HTML report: ``sarflow compare``.
 
 The report folder holds ``index.html`` (opens from disk in any browser: relative links only), its
-PNGs, the offsets products made (``tracker.tif``, ``network.tif``) and ``metrics.json``. It is
+PNGs, the offsets products made (``tracker.tif``, ``network.tif`` and, where the network ran on the
+tracker prior, ``prior.tif``: the prior alone, scored as ``network-prior`` so that what the network
+itself adds shows) and ``metrics.json``. It is
 built in a temporary folder beside the target and renamed into place at the end, so a failed run
 leaves nothing that looks like a report.
 """
@@ -204,7 +206,8 @@ def compare(
     model_name, skip_note = _resolve_model(network, model)
     if skip_note:
         notes.append(skip_note)
-    names = [n for n, on in (("tracker", tracker), ("network", model_name is not None)) if on] + [n for n, _ in items]
+    names = [n for n, on in (("tracker", tracker), ("network", model_name is not None),
+                             ("network-prior", model_name is not None)) if on] + [n for n, _ in items]
     if len(set(names)) != len(names):
         raise InputError(f"method names must differ, got {names}; rename an --offsets entry")
     if not names:
@@ -240,7 +243,7 @@ def compare(
         if tracker:
             runs.append(_run_tracker(reference, secondary, tmp, track_config, band, say))
         if model_name is not None:
-            runs.append(_run_network(ref, sec, reference, secondary, tmp, model_name, inference_config, prior,
+            runs.extend(_run_network(ref, sec, reference, secondary, tmp, model_name, inference_config, prior,
                                      prior_search_radius, say))
         for name, path, product in given:
             meta = dict(product.metadata)
@@ -361,7 +364,8 @@ def _run_network(ref, sec, reference, secondary, folder: Path, model_name: str, 
     start = time.perf_counter()
     net = load_model(model_name, device=device)
     loaded = time.perf_counter()
-    out = predict_arrays(net, ref.data, sec.data, config=config, prior=prior, search_radius=search_radius)
+    out = predict_arrays(net, ref.data, sec.data, config=config, prior=prior, search_radius=search_radius,
+                         return_prior=True)
     seconds = time.perf_counter() - start
     parameters = {"model": model_name, "network": net.to_config(), "device": device,
                   "inference": dict(config.__dict__), "prior": prior, "prior_used": bool(out["prior_used"]),
@@ -373,9 +377,21 @@ def _run_network(ref, sec, reference, secondary, folder: Path, model_name: str, 
                                       "reference": str(reference), "secondary": str(secondary),
                                       "elapsed_s": f"{seconds:.3f}"})
     write_offsets(product, folder / "network.tif")
-    return _Run(name="network", method=f"sarflow predict: network {model_name}", product=product, seconds=seconds,
-                timing_note="loading the weights and inference (images already in memory)", parameters=parameters,
-                product_file="network.tif")
+    runs = [_Run(name="network", method=f"sarflow predict: network {model_name}", product=product, seconds=seconds,
+                 timing_note="loading the weights and inference (images already in memory)", parameters=parameters,
+                 product_file="network.tif")]
+    if "prior_dx" in out:
+        # The baseline the network corrects, scored beside it: what the network itself adds shows.
+        method = "the network's tracker prior alone (gap-filled, median-filtered multi-kernel grid, interpolated)"
+        prior_product = OffsetProduct(dx=out["prior_dx"], dy=out["prior_dy"], quality={},
+                                      transform=product.transform, crs=ref.crs,
+                                      metadata={"method": method, "parameters": {"prior_search_radius": search_radius},
+                                                "reference": str(reference), "secondary": str(secondary)})
+        write_offsets(prior_product, folder / "prior.tif")
+        runs.append(_Run(name="network-prior", method=method, product=prior_product, seconds=None,
+                         timing_note="part of the network's time", parameters={"prior_search_radius": search_radius},
+                         product_file="prior.tif"))
+    return runs
 
 
 def _draw(folder: Path, runs: list[_Run], truth: OffsetProduct | None, display: Affine,

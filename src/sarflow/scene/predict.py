@@ -171,7 +171,7 @@ def _decide_prior(grid: PriorGrid | None, prior: str, threshold_px: float) -> Pr
 
 def predict_arrays(model, reference: np.ndarray, secondary: np.ndarray, *, config=None, prior: str = "auto",
                    prior_threshold_px: float = 3.0, search_radius: int = 64,
-                   progress: Callable[[int, int], None] | None = None) -> dict:
+                   progress: Callable[[int, int], None] | None = None, return_prior: bool = False) -> dict:
     """Network offsets of an in-memory pair, with the coarse-prior route for large motion.
 
     Parameters
@@ -185,6 +185,9 @@ def predict_arrays(model, reference: np.ndarray, secondary: np.ndarray, *, confi
         ``prior_threshold_px``.
     progress : callable ``(done, total)``, optional
         Network tiles.
+    return_prior : bool
+        Also return the prior itself per pixel (``prior_dx``, ``prior_dy``) where one was used: the
+        baseline the network corrects.
 
     Returns
     -------
@@ -209,6 +212,8 @@ def predict_arrays(model, reference: np.ndarray, secondary: np.ndarray, *, confi
     bands = compute_block(model, job, 0, tile_counter(progress, lattice.count))
     out = dict(zip(job.bands, bands))
     out["prior_used"] = grid is not None
+    if return_prior and grid is not None:
+        out["prior_dx"], out["prior_dy"] = grid.window(Block(0, reference.shape[0], 0, reference.shape[1]))
     return out
 
 
