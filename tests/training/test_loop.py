@@ -156,8 +156,12 @@ def test_prior_run_records_the_tracker_baseline(tmp_path):
     # Exported and loaded, the network remembers that it runs on the prior's residual.
     from sarflow.scene.predict import predict_arrays
 
-    model = load_model(str(export_model(tmp_path / "best.pt", tmp_path / "residual.pt")))
+    weights = export_model(tmp_path / "best.pt", tmp_path / "residual.pt")
+    model = load_model(str(weights))
     assert model.prior_input is True
+    # Its sigma is calibrated on scene-sized pairs, where the prior has its full chip set.
+    card = weights.with_suffix(".md").read_text()
+    assert "errors on the validation pairs (384 px)" in card and "chips 32, 64, 128 px" in card
     sample = make_sample(SyntheticRecipe(patch_size=64), 5)
     reference, secondary = np.nan_to_num(sample.reference, nan=1.0), np.nan_to_num(sample.secondary, nan=1.0)
     out = predict_arrays(model, reference, secondary, prior="auto")

@@ -71,8 +71,11 @@ def _card(name: str, state: dict, extra_metrics: dict | None, size_bytes: int, s
                          f"{baseline['val_rmse']:.4f} px, EPE {baseline.get('val_epe', float('nan')):.4f} px, "
                          f"{baseline.get('val_under_0.1', float('nan')):.1%} of errors under 0.1 px.")
     if "sigma_scale" in best:
+        side = CALIBRATION_SIDE if config.get("prior") and recipe.get("patch_size", 0) < CALIBRATION_SIDE else \
+            recipe.get("patch_size")
         lines.append(f"- Uncertainty: the predicted sigma is multiplied by {best['sigma_scale']:.4f}, fitted at "
-                     "export so that 68.27 % of the validation errors lie within one sigma.")
+                     f"export so that 68.27 % of the errors on the validation pairs ({side} px) lie within one "
+                     "sigma.")
     measured = state.get("overlap_measurement")
     if measured:
         errors = ", ".join(f"{k} px: {v:.4f}" for k, v in measured["errors_px"].items())
@@ -148,6 +151,11 @@ def _heldout_table(metrics: dict) -> list[str]:
     return out + [""]
 
 
+#: Side of the validation pairs the sigma of a tracker-prior network is calibrated on, pixels (the
+#: prior's full chip set needs scenes of 256 px or more).
+CALIBRATION_SIDE = 384
+
+
 def _calibration(state: dict) -> float:
     """Sigma scale of the checkpoint's network on its own validation pairs (`sarflow.training.loop.sigma_scale`)."""
     from sarflow.nn import model_from_config
@@ -160,7 +168,15 @@ def _calibration(state: dict) -> float:
     model.load_state_dict(state["model_state"])
     if not getattr(model, "uncertainty", False) or config.dataset:
         return 1.0
-    data = validation_set(config.recipe, config.validation_size, prior=config.prior)
+    recipe = config.recipe
+    if config.prior and recipe.patch_size < CALIBRATION_SIDE:
+        # The prior of a scene is stronger than that of a small training patch (its chip set grows
+        # with the scene, `sarflow.training.synthetic.prior_config`), so its residuals are smaller:
+        # calibrate on validation pairs of scene size, where the network will be used.
+        from dataclasses import replace
+
+        recipe = replace(recipe, patch_size=CALIBRATION_SIDE)
+    data = validation_set(recipe, config.validation_size, prior=config.prior)
     return sigma_scale(model, data, precision=config.precision)
 
 
