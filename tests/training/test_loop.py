@@ -80,6 +80,9 @@ def test_a_run_can_start_from_an_earlier_runs_weights(run, tmp_path):
     config = TrainConfig(**{**TINY.__dict__, "steps": 1, "eval_every": 1, "learning_rate": 1e-12,
                             "init_from": str(folder / "best.pt")})
     started = train(config, tmp_path / "second", resume=False)
+    # Resuming needs no --init-from any more (the weights come from the run's own checkpoint).
+    longer = TrainConfig(**{**config.__dict__, "steps": 2, "init_from": None})
+    assert train(longer, tmp_path / "second", resume=True).steps_done == 2
     before = train(TrainConfig(**{**TINY.__dict__, "steps": 1, "eval_every": 1, "learning_rate": 1e-12}),
                    tmp_path / "fresh", resume=False)
     assert started.history[-1]["val_rmse"] != pytest.approx(before.history[-1]["val_rmse"], rel=1e-6)

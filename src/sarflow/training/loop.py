@@ -428,7 +428,8 @@ def train(config: TrainConfig, directory: str | Path, *, resume: bool = True, de
 
         state = load_data_file(last, map_location=dev, what="a training checkpoint")
         saved = TrainConfig.from_dict(state["train_config"])
-        if replace(saved, steps=config.steps, patience=config.patience) != config:
+        # The steps and patience may change between sittings; where the first weights came from no longer matters.
+        if replace(saved, steps=config.steps, patience=config.patience, init_from=config.init_from) != config:
             raise InputError(f"{last} was written by a different configuration; use another directory or "
                              "resume=False to start over")
         model.load_state_dict(state["model_state"])
