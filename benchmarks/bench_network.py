@@ -78,9 +78,7 @@ def main() -> None:
 
     from sarflow.models import load_model
     from sarflow.scene.inference import InferenceConfig
-    from sarflow.scene.blocks import ArraySource, Block
-    from sarflow.scene.coarse import coarse_prior_grid
-    from sarflow.scene.predict import predict_arrays, prior_route
+    from sarflow.scene.predict import predict_arrays
 
     model = load_model(args.model)
     config = InferenceConfig(tile_size=512)
@@ -110,14 +108,12 @@ def main() -> None:
             tr = track_offsets(pair.reference, pair.secondary, config=TrackConfig(step=8, search_radius=8))
             t_track += time.perf_counter() - start
             start = time.perf_counter()
-            net = predict_arrays(model, pair.reference, pair.secondary, config=config, prior="auto")
+            net = predict_arrays(model, pair.reference, pair.secondary, config=config, prior="auto",
+                                 return_prior=True)
             t_net += time.perf_counter() - start
             prior_dx = prior_dy = None
             if getattr(model, "prior_input", False):  # the network's own baseline: its prior alone
-                _, prior_config = prior_route(model, "auto", 64)
-                prior = coarse_prior_grid(ArraySource(pair.reference), ArraySource(pair.secondary), config=prior_config)
-                prior_dx, prior_dy = prior.window(Block(0, args.size, 0, args.size))
-                prior_dx, prior_dy = prior_dx[grid], prior_dy[grid]
+                prior_dx, prior_dy = net["prior_dx"][grid], net["prior_dy"][grid]
             for key, value in (("trk_dx", tr.dx), ("trk_dy", tr.dy), ("grid_dx", net["dx"][grid]),
                                ("grid_dy", net["dy"][grid]), ("tgrid_dx", tdx[grid]), ("tgrid_dy", tdy[grid]),
                                ("sharp_grid", sharp_full[grid]), ("px_dx", net["dx"]), ("px_dy", net["dy"]),

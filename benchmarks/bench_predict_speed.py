@@ -154,9 +154,9 @@ def main() -> None:
         start = time.perf_counter()
         coarse_prior_grid(ArraySource(reference), ArraySource(secondary), config=coarse)
         t_prior = time.perf_counter() - start
-        from sarflow.scene.coarse import _track_settings
+        from sarflow.scene.coarse import coarse_track_config
 
-        chips = ", ".join(str(c) for c in _track_settings(reference.shape, coarse).chip_sizes)
+        chips = ", ".join(str(c) for c in coarse_track_config(reference.shape, coarse).chip_sizes)
         print(f"the network's tracker prior (step {coarse.step}, chips {chips}, radius {coarse.search_radius}): "
               f"{t_prior:.1f} s ({t_prior / t_cv:.2f} x the OpenCV loop)")
 

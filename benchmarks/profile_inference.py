@@ -22,16 +22,9 @@ import time
 
 import torch
 import torch.nn.functional as F
+from bench_nn_speed import best_time  # this folder is on the path when a benchmark runs as a script
 
 
-def best_time(fn, repeats: int) -> float:
-    fn()
-    best = float("inf")
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        best = min(best, time.perf_counter() - start)
-    return best
 
 
 def main() -> None:

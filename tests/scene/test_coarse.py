@@ -120,10 +120,10 @@ def test_network_sigma_grows_where_the_prior_was_gap_filled(tiny_weights):
     (40, 3, (20, 40)),         # a tiny scene scales the chips down
 ])
 def test_coarse_pass_chip_sizes_follow_kernels_and_scene_size(side, kernels, chips):
-    from sarflow.scene.coarse import _track_settings
+    from sarflow.scene.coarse import coarse_track_config
 
     config = CoarsePriorConfig(search_radius=16, step=8, chip_size=32, kernels=kernels)
-    assert _track_settings((side, side + 50), config).chip_sizes == chips
+    assert coarse_track_config((side, side + 50), config).chip_sizes == chips
 
 
 def test_residual_route_prior_uses_the_trackers_chip_set():

@@ -30,8 +30,8 @@ import numpy as np
 from sarflow.errors import InputError, SarflowError
 from sarflow.scene.blocks import Block
 
-__all__ = ["CoarsePriorConfig", "PriorGrid", "coarse_prior_grid", "gap_spread", "warp_window", "resample", "KEYS_A",
-           "GAP_WINDOWS", "GAP_MIN_POINTS"]
+__all__ = ["CoarsePriorConfig", "PriorGrid", "coarse_prior_grid", "coarse_track_config", "gap_spread", "warp_window",
+           "resample", "KEYS_A", "GAP_WINDOWS", "GAP_MIN_POINTS"]
 
 #: Parameter of the Keys cubic convolution kernel used to resample the secondary (third-order accurate).
 KEYS_A = -0.5
@@ -201,8 +201,9 @@ def _cell(pos: np.ndarray, origin: int, step: int, n: int) -> tuple[np.ndarray, 
     return i0, np.clip(u - i0, 0.0, 1.0)
 
 
-def _track_settings(shape: tuple[int, int], config: CoarsePriorConfig):
-    """Chips and search radius for a scene of ``shape`` (smaller for small scenes)."""
+def coarse_track_config(shape: tuple[int, int], config: CoarsePriorConfig):
+    """The `sarflow.tracking.TrackConfig` of the coarse pass over a scene of ``shape``: chips and search
+    radius from ``config``, reduced for small scenes."""
     from sarflow.tracking import TrackConfig
 
     side = min(shape)
@@ -241,7 +242,7 @@ def coarse_prior_grid(reference, secondary, *, config: CoarsePriorConfig = Coars
     from sarflow.tracking.gridops import fill_nearest
 
     h, w = reference.shape
-    track_config = _track_settings((h, w), config)
+    track_config = coarse_track_config((h, w), config)
     step = config.step
     rows, cols = grid_coordinates((h, w), step)
     gdx = np.full((len(rows), len(cols)), np.nan, dtype=np.float32)

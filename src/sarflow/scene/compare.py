@@ -3,9 +3,8 @@
 The report folder holds ``index.html`` (opens from disk in any browser: relative links only), its
 PNGs, the offsets products made (``tracker.tif``, ``network.tif`` and, where the network ran on the
 tracker prior, ``prior.tif``: the prior alone, scored as ``network-prior`` so that what the network
-itself adds shows) and ``metrics.json``. It is
-built in a temporary folder beside the target and renamed into place at the end, so a failed run
-leaves nothing that looks like a report.
+itself adds shows) and ``metrics.json``. It is built in a temporary folder beside the target and
+renamed into place at the end, so a failed run leaves nothing that looks like a report.
 """
 
 from __future__ import annotations

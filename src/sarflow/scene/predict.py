@@ -463,15 +463,7 @@ def predict(reference: str | Path, secondary: str | Path, output: str | Path, *,
     }
     journal = Journal(output, job=job_record, resume=resume)
 
-    own_cluster: list = []  # a client and cluster opened here, closed at the end
-
-    def run() -> PredictSummary:
-        nonlocal dask_client
-        if dask_client is None and (workers or scheduler):
-            from sarflow.scene.dask import open_client
-
-            dask_client, cluster = open_client(workers=workers, scheduler=scheduler)
-            own_cluster.extend([dask_client, cluster])
+    def run(dask_client) -> PredictSummary:
         stored = journal.load_state("statistics")
         if stored is None:
             statistics = scene_statistics(ref_src, sec_src)
@@ -491,16 +483,13 @@ def predict(reference: str | Path, secondary: str | Path, output: str | Path, *,
             # Planned now, with what the passes above left in this process counted in.
             _release_free_memory()
             margin = 0 if grid is None else int(math.ceil(grid.max_offset())) + 4
-            if block_pixels is not None:
-                side = int(block_pixels)
-                shape = (side, side)
-            else:
-                side = plan_block_side(net, lattice, config, budget, margin=margin)
-                shape = (side, side)
-                if dask_client is not None:  # enough blocks for every worker thread (a block runs on one)
-                    from sarflow.scene.dask import task_slots
+            side = int(block_pixels) if block_pixels is not None else plan_block_side(net, lattice, config, budget,
+                                                                                   margin=margin)
+            shape = (side, side)
+            if block_pixels is None and dask_client is not None:  # a block per worker thread (one runs on one)
+                from sarflow.scene.dask import task_slots
 
-                    shape = parallel_block_shape(lattice, side, task_slots(dask_client))
+                shape = parallel_block_shape(lattice, side, task_slots(dask_client))
             journal.save_plan({"block_side": side, "block_shape": list(shape)})
         side = int(journal.plan["block_side"])
         block_shape = tuple(int(v) for v in journal.plan.get("block_shape", (side, side)))
@@ -554,16 +543,21 @@ def predict(reference: str | Path, secondary: str | Path, output: str | Path, *,
                               block_shape=block_shape,
                               tiles=total - sum(job.tiles(k) for k in finished), seconds=time.perf_counter() - start)
 
-    dask_client = client
+    opened = []  # a client and local cluster opened here, closed at the end
     try:
-        return run()
+        if client is None and (workers or scheduler):
+            from sarflow.scene.dask import open_client
+
+            client, cluster = open_client(workers=workers, scheduler=scheduler)
+            opened = [client, cluster]
+        return run(client)
     except SarflowError:
         if not journal.finished():  # refused before any block: nothing worth resuming
             journal.discard()
         raise
     finally:
         journal.release()
-        for part in own_cluster:
+        for part in opened:
             if part is not None:
                 part.close()
 

@@ -110,13 +110,13 @@ def _card(name: str, state: dict, extra_metrics: dict | None, size_bytes: int, s
 
 def _prior_description(patch_size: int) -> str:
     """The residual route's prior settings, as scenes and as the training patches get them."""
-    from sarflow.scene.coarse import _track_settings
+    from sarflow.scene.coarse import coarse_track_config
     from sarflow.training.synthetic import prior_config
 
     config = prior_config()
 
     def chips(side):
-        return ", ".join(str(c) for c in _track_settings((side, side), config).chip_sizes)
+        return ", ".join(str(c) for c in coarse_track_config((side, side), config).chip_sizes)
 
     full = chips(1 << 16)
     smallest = next(side for side in range(config.chip_size, 1 << 16, 8) if chips(side) == full)
@@ -126,22 +126,19 @@ def _prior_description(patch_size: int) -> str:
 
 def _heldout_table(metrics: dict) -> list[str]:
     """RMSE table of `benchmarks/bench_network.py`'s JSON (empty for other metrics)."""
-    columns = (("tracker", "tracker"), ("prior_on_tracker_points", "prior alone, tracker's points"),
-               ("network_on_tracker_points", "network, tracker's points"),
-               ("network_pixels", "network, every pixel"))
     if not all(isinstance(v, dict) and "tracker" in v for v in metrics.values()):
         return []
-    repeats = {v.get("repeats", 1) for v in metrics.values()}
-    out = [f"RMSE of the vector error, pixels ({'/'.join(map(str, sorted(repeats)))} scene(s) per scenario; "
-           "sharp: where the offset changes by more than 0.05 px per pixel):", "",
-           "| scenario | " + " | ".join(label for key, label in columns if any(key in v for v in metrics.values()))
-           + " | network within 1 sigma |", "|---|" + "---:|" * (sum(
-               any(key in v for v in metrics.values()) for key, _ in columns) + 1)]
+    labels = {"tracker": "tracker", "prior_on_tracker_points": "prior alone, tracker's points",
+              "network_on_tracker_points": "network, tracker's points", "network_pixels": "network, every pixel"}
+    columns = [key for key in labels if any(key in v for v in metrics.values())]
+    repeats = "/".join(map(str, sorted({v.get("repeats", 1) for v in metrics.values()})))
+    out = [f"RMSE of the vector error, pixels ({repeats} scene(s) per scenario; sharp: where the offset changes "
+           "by more than 0.05 px per pixel):", "",
+           "| scenario | " + " | ".join(labels[key] for key in columns) + " | network within 1 sigma |",
+           "|---|" + "---:|" * (len(columns) + 1)]
     for scenario, v in metrics.items():
         cells = []
-        for key, _ in columns:
-            if not any(key in w for w in metrics.values()):
-                continue
+        for key in columns:
             m = v.get(key, {})
             sharp = m.get("rmse_sharp", float("nan"))
             cells.append(f"{m.get('rmse', float('nan')):.3f}" + (f" (sharp {sharp:.3f})" if sharp == sharp else ""))
