@@ -4,7 +4,7 @@ import pytest
 from sarflow.scene.blocks import ArraySource, Block
 from sarflow.scene.coarse import CoarsePriorConfig, PriorGrid, coarse_prior_grid, resample, warp_window
 from sarflow.simulation.fields import UniformShift
-from sarflow.simulation.pair import simulate_pair
+from sarflow.simulation.pair import ImagingConfig, simulate_pair
 
 
 def smooth_grid():
@@ -87,6 +87,40 @@ def test_prior_grid_keeps_its_spread_through_arrays_and_windows():
     row, col = grid.row0 + 2 * grid.step, grid.col0 + 3 * grid.step
     assert sx[row, col] == pytest.approx(4.0) and sx[row + grid.step // 2, col] == pytest.approx(2.0)
     assert (smooth_grid().spread_window(Block(0, 10, 0, 10))[0] == 0).all()
+
+
+def test_prior_grid_keeps_the_trackers_sigma_and_adds_it_to_the_networks():
+    from sarflow.scene.coarse import combined_sigma
+
+    grid = smooth_grid()
+    sigma = np.full_like(grid.dx, 0.1)
+    sigma[2, 3] = 0.3
+    known = PriorGrid.from_arrays(PriorGrid(grid.dx, grid.dy, grid.row0, grid.col0, grid.step, sigma=sigma).to_arrays())
+    np.testing.assert_array_equal(known.sigma, sigma)
+    assert smooth_grid().sigma_window(Block(0, 10, 0, 10)) is None
+    block = Block(0, 100, 0, 110)
+    row, col = grid.row0 + 2 * grid.step, grid.col0 + 3 * grid.step
+    assert known.sigma_window(block)[row, col] == pytest.approx(0.3)
+    assert known.sigma_window(block)[row, col + grid.step // 2] == pytest.approx(0.2)
+    net = np.full(block.shape, 0.4, dtype=np.float32)
+    sx, sy = known.sigma_of_network(block, net, net, prior_scale=2.0)
+    assert sx[row, col] == pytest.approx(np.hypot(0.4, 0.6)) and sy[0, 0] == pytest.approx(np.hypot(0.4, 0.2))
+    sx, _ = known.sigma_of_network(block, net, net, prior_scale=0.0)  # a weight of 0 leaves the prior out
+    np.testing.assert_array_equal(sx, net)
+    spread = np.array([0.3], dtype=np.float32)
+    assert combined_sigma(np.array([0.0]), np.array([0.2]), spread, 2.0)[0] == pytest.approx(0.5)
+
+
+def test_coarse_prior_carries_the_trackers_error_estimate():
+    pair = simulate_pair(UniformShift(0.3, -0.2), shape=(256, 256), seed=8)
+    noisy = simulate_pair(UniformShift(0.3, -0.2), shape=(256, 256), seed=8,
+                          imaging=ImagingConfig(coherence=0.3, snr_db=5.0))
+    config = CoarsePriorConfig(search_radius=4, step=8, chip_size=32, kernels=3)
+    sharp, blurred = (coarse_prior_grid(ArraySource(p.reference), ArraySource(p.secondary), config=config).sigma
+                      for p in (pair, noisy))
+    assert np.isfinite(sharp).all() and (sharp > 0).all()
+    # Decorrelated, noisy ground: the tracker says its estimates are worse, and the prior keeps it.
+    assert np.median(blurred) > 2 * np.median(sharp)
 
 
 def test_network_sigma_grows_where_the_prior_was_gap_filled(tiny_weights):

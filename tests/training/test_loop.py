@@ -162,12 +162,60 @@ def test_prior_run_records_the_tracker_baseline(tmp_path):
     weights = export_model(tmp_path / "best.pt", tmp_path / "residual.pt")
     model = load_model(str(weights))
     assert model.prior_input is True
-    # Its sigma is calibrated on scene-sized pairs, where the prior has its full chip set.
+    # Its sigma is calibrated on scene-sized pairs, where the prior has its full chip set, and mixes
+    # in the tracker prior's own error estimate.
     card = weights.with_suffix(".md").read_text()
-    assert "errors on the validation pairs (384 px)" in card and "chips 32, 64, 128 px" in card
+    assert "validation pairs (384 px)" in card and "chips 32, 64, 128 px" in card
+    stored = torch.load(weights, weights_only=True)
+    assert stored["prior_sigma_scale"] >= 0 and stored["sigma_scale"] >= 0
+    assert (model.prior_sigma_scale, model.sigma_scale) == (stored["prior_sigma_scale"], stored["sigma_scale"])
+    assert ("tracker prior's sigma_px" in card) == (stored["prior_sigma_scale"] > 0)
     sample = make_sample(SyntheticRecipe(patch_size=64), 5)
     reference, secondary = np.nan_to_num(sample.reference, nan=1.0), np.nan_to_num(sample.secondary, nan=1.0)
     out = predict_arrays(model, reference, secondary, prior="auto")
     assert out["prior_used"] and np.isfinite(out["dx"]).mean() > 0.9
     with pytest.raises(InputError, match="residual after the tracker prior"):
         predict_arrays(model, reference, secondary, prior="none")
+
+
+@pytest.mark.parametrize("informative", ["network", "prior"])
+def test_sigma_mix_follows_the_sigma_that_tracks_the_errors(informative):
+    from sarflow.training.loop import COVERAGE, fit_sigma_mix
+
+    rng = np.random.default_rng(3)
+    pair = np.repeat(np.arange(12), 3000)
+    level = np.repeat(rng.uniform(0.02, 0.3, 12), 3000)  # each pair's error level
+    errors = np.abs(rng.normal(0.0, level))
+    tracking = 0.5 * level  # follows the errors, at half their size
+    blind = rng.uniform(0.05, 0.15, pair.size)  # knows nothing of them
+    net, prior = (tracking, blind) if informative == "network" else (blind, tracking)
+    a, b = fit_sigma_mix(errors, net, prior, np.zeros_like(errors), pair)
+    kept, dropped = (a, b) if informative == "network" else (b, a)
+    assert kept == pytest.approx(2.0, rel=0.05) and dropped < 0.2 * kept
+    sigma = np.hypot(a * net, b * prior)
+    assert np.mean(errors <= sigma) == pytest.approx(COVERAGE, abs=0.005)
+    # A gap spread is added, not scaled: where it alone covers the errors, less is asked of the rest.
+    a2, b2 = fit_sigma_mix(errors, net, prior, np.full_like(errors, 0.05), pair)
+    assert np.hypot(a2, b2) < np.hypot(a, b)
+    assert fit_sigma_mix(np.array([]), np.array([]), np.array([]), np.array([]), np.array([], int)) == (1.0, 0.0)
+
+
+@pytest.mark.parametrize("stored, expected", [
+    ({"sigma_scale": 0.4, "prior_sigma_scale": 0.9}, (0.4, 0.9)),
+    ({"sigma_scale": 0.0, "prior_sigma_scale": 0.9}, (0.0, 0.9)),   # the prior's sigma carries it all
+    ({"sigma_scale": 0.0, "prior_sigma_scale": 0.0}, (1.0, 0.0)),   # no usable calibration: none
+    ({"sigma_scale": float("nan"), "prior_sigma_scale": -1.0}, (1.0, 0.0)),
+    ({"sigma_scale": True, "prior_sigma_scale": "0.5"}, (1.0, 0.0)),
+    ({}, (1.0, 0.0)),                                                # weights from before the prior weight
+])
+def test_loaded_weights_take_only_sane_sigma_factors(run, tmp_path, stored, expected):
+    _, folder = run
+    weights = export_model(folder / "best.pt", tmp_path / "w.pt", calibrate=False, measure_overlap=False)
+    state = torch.load(weights, weights_only=True)
+    state.pop("sigma_scale"), state.pop("prior_sigma_scale")
+    torch.save({**state, **stored}, weights)
+    from sarflow.models import record_checksum
+
+    record_checksum(weights)
+    model = load_model(str(weights))
+    assert (model.sigma_scale, model.prior_sigma_scale) == expected

@@ -14,16 +14,20 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 from pathlib import Path
 
 from sarflow.errors import InputError
 
-__all__ = ["DEFAULT_MODEL", "CHECKSUMS", "available_models", "model_path", "load_model", "load_data_file",
+__all__ = ["DEFAULT_MODEL", "CHECKSUMS", "MODEL_ATTRIBUTES", "available_models", "model_path", "load_model", "load_data_file",
            "file_sha256", "recorded_checksum", "record_checksum"]
 
 DEFAULT_MODEL = "ccressiamnet"
 #: Name of the file, beside a set of weights, that records their SHA-256 checksums ``{"NAME.pt": "hex"}``.
 CHECKSUMS = "checksums.json"
+#: What `load_model` sets on a network beside its weights (route, sigma calibration, tile overlap);
+#: they travel with it to Dask workers and enter its digest.
+MODEL_ATTRIBUTES = ("prior_input", "sigma_scale", "prior_sigma_scale", "tile_overlap")
 _HERE = Path(__file__).resolve().parent
 _FORMAT = "sarflow-weights-1"
 
@@ -186,15 +190,24 @@ def load_model(name: str = DEFAULT_MODEL, *, device: str = "cpu"):
     train_config = state.get("train_config") if isinstance(state.get("train_config"), dict) else {}
     # A network trained on the tracker prior's residual (`sarflow.tracking.prior`) must be run that way.
     model.prior_input = bool(train_config.get("prior", False))
-    # Calibration of the predicted sigma, fitted on validation pairs at export (1.0: none).
+    # Weight of the tracker prior's own error in the sigma of a residual network (0: left out), and the
+    # calibration of the predicted sigma, both fitted on validation pairs at export (1.0: none; 0 is
+    # kept only beside a prior weight, which then carries the whole uncertainty).
+    prior_scale = state.get("prior_sigma_scale", 0.0)
+    model.prior_sigma_scale = float(prior_scale) if _number(prior_scale) and prior_scale > 0 else 0.0
     scale = state.get("sigma_scale", 1.0)
-    model.sigma_scale = float(scale) if isinstance(scale, (int, float)) and scale > 0 else 1.0
+    usable = _number(scale) and (scale > 0 or (scale == 0 and model.prior_sigma_scale > 0))
+    model.sigma_scale = float(scale) if usable else 1.0
     # Tile overlap measured at export (`sarflow.scene.context`); None: scene inference uses the
     # receptive field, capped at half a tile.
     overlap = state.get("tile_overlap")
     model.tile_overlap = int(overlap) if isinstance(overlap, int) and not isinstance(overlap, bool) and overlap >= 0 \
         else None
     return model.to(device).eval()
+
+
+def _number(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
 def _check_state_dict(path: Path, expected: dict, weights: dict) -> None:

@@ -18,6 +18,12 @@ as much as the motion varies around the gap. The prior therefore keeps, for each
 1-sigma *gap spread* per component: the standard deviation of the tracker's estimates around the
 gap (`GAP_WINDOWS`). Scene inference adds it to the network's sigma, so that pixels resting on a
 guessed prior say so, instead of carrying the network's sigma for the small residual it sees.
+
+The prior also keeps the tracker's own error estimate (``sigma_px`` of `sarflow.tracking`: the
+chip's noise and the deformation inside it), gap-filled and median-filtered like the field. A
+network that barely moves its prior inherits the prior's error, which its own sigma (learnt on the
+small residual) does not see; scene inference therefore combines the two with factors fitted at
+export (`sarflow.training.export`, ``prior_sigma_scale``).
 """
 
 from __future__ import annotations
@@ -31,7 +37,7 @@ from sarflow.errors import InputError, SarflowError
 from sarflow.scene.blocks import Block
 
 __all__ = ["CoarsePriorConfig", "PriorGrid", "coarse_prior_grid", "coarse_track_config", "gap_spread", "warp_window",
-           "resample", "KEYS_A", "GAP_WINDOWS", "GAP_MIN_POINTS"]
+           "resample", "combined_sigma", "KEYS_A", "GAP_WINDOWS", "GAP_MIN_POINTS"]
 
 #: Parameter of the Keys cubic convolution kernel used to resample the secondary (third-order accurate).
 KEYS_A = -0.5
@@ -96,6 +102,9 @@ class PriorGrid:
     spread_dx, spread_dy : ndarray, shape (gh, gw), float32, or None
         1-sigma uncertainty of gap-filled points, pixels (0 where the tracker measured; None: all
         measured).
+    sigma : ndarray, shape (gh, gw), float32, or None
+        The tracker's 1-sigma error of each offset component (``sigma_px``), gap-filled from the
+        nearest estimates and median-filtered as the field; None: not known.
     """
 
     dx: np.ndarray
@@ -105,6 +114,7 @@ class PriorGrid:
     step: int
     spread_dx: np.ndarray | None = None
     spread_dy: np.ndarray | None = None
+    sigma: np.ndarray | None = None
 
     def max_offset(self) -> float:
         """Largest prior displacement, pixels."""
@@ -149,20 +159,34 @@ class PriorGrid:
             return np.zeros(block.shape, dtype=np.float32), np.zeros(block.shape, dtype=np.float32)
         return self._grid_window((self.spread_dx, self.spread_dy), block, strip_rows)
 
+    def sigma_window(self, block: Block, *, strip_rows: int = 256) -> np.ndarray | None:
+        """The tracker's error estimate at every pixel of ``block`` (bilinear; float32; None when not known)."""
+        if self.sigma is None:
+            return None
+        return self._grid_window((self.sigma,), block, strip_rows)[0]
+
+    def sigma_of_network(self, block: Block, sigma_dx: np.ndarray, sigma_dy: np.ndarray,
+                         prior_scale: float) -> tuple[np.ndarray, np.ndarray]:
+        """A residual network's sigma over ``block`` with the prior's own uncertainty added (`combined_sigma`)."""
+        prior_sigma = self.sigma_window(block) if prior_scale > 0 else None
+        spread_dx, spread_dy = self.spread_window(block) if self.has_gaps else (None, None)
+        return (combined_sigma(sigma_dx, prior_sigma, spread_dx, prior_scale),
+                combined_sigma(sigma_dy, prior_sigma, spread_dy, prior_scale))
+
     def window(self, block: Block, *, strip_rows: int = 256) -> tuple[np.ndarray, np.ndarray]:
         """The prior at every pixel of ``block`` (float32, block shape; computed in strips of rows)."""
         return self._grid_window((self.dx, self.dy), block, strip_rows)
 
-    def _grid_window(self, grids, block: Block, strip_rows: int) -> tuple[np.ndarray, np.ndarray]:
-        """Two grids interpolated (bilinear) at every pixel of ``block``, strip by strip of rows."""
-        a = np.empty(block.shape, dtype=np.float32)
-        b = np.empty(block.shape, dtype=np.float32)
+    def _grid_window(self, grids, block: Block, strip_rows: int) -> tuple[np.ndarray, ...]:
+        """Grids interpolated (bilinear) at every pixel of ``block``, strip by strip of rows."""
+        out = tuple(np.empty(block.shape, dtype=np.float32) for _ in grids)
         cols = np.arange(block.col0, block.col1, dtype=np.float64)[None, :]
         for s in range(0, block.shape[0], strip_rows):
             e = min(s + strip_rows, block.shape[0])
             rows = np.arange(block.row0 + s, block.row0 + e, dtype=np.float64)[:, None]
-            a[s:e], b[s:e] = self._bilinear(grids, rows, cols)
-        return a, b
+            for target, values in zip(out, self._bilinear(grids, rows, cols)):
+                target[s:e] = values
+        return out
 
     def compose(self, block: Block, residual_dx: np.ndarray, residual_dy: np.ndarray, *,
                 strip_rows: int = 256) -> tuple[np.ndarray, np.ndarray]:
@@ -182,14 +206,34 @@ class PriorGrid:
         arrays = {"dx": self.dx, "dy": self.dy, "geometry": np.array([self.row0, self.col0, self.step])}
         if self.spread_dx is not None:
             arrays.update(spread_dx=self.spread_dx, spread_dy=self.spread_dy)
+        if self.sigma is not None:
+            arrays["sigma"] = self.sigma
         return arrays
 
     @classmethod
     def from_arrays(cls, arrays) -> PriorGrid:
         row0, col0, step = (int(v) for v in arrays["geometry"])
-        spread = [np.asarray(arrays[k], np.float32) if k in arrays else None for k in ("spread_dx", "spread_dy")]
+        extra = [np.asarray(arrays[k], np.float32) if k in arrays else None
+                 for k in ("spread_dx", "spread_dy", "sigma")]
         return cls(np.asarray(arrays["dx"], np.float32), np.asarray(arrays["dy"], np.float32), row0, col0, step,
-                   spread[0], spread[1])
+                   *extra)
+
+
+def combined_sigma(network_sigma: np.ndarray, prior_sigma: np.ndarray | None, spread: np.ndarray | None,
+                   prior_scale: float) -> np.ndarray:
+    """1-sigma error of a residual network's offsets: ``sqrt(s_net**2 + (k s_prior)**2 + spread**2)``.
+
+    ``network_sigma`` is the network's own (calibrated) sigma of the residual, ``prior_sigma`` the
+    tracker's error estimate of the prior (`PriorGrid.sigma`), weighted by ``prior_scale`` (``k``,
+    fitted at export; 0 leaves it out), and ``spread`` the gap spread of gap-filled points (None:
+    none). Float32.
+    """
+    total = np.square(network_sigma, dtype=np.float64)
+    if prior_sigma is not None and prior_scale > 0:
+        total += np.square(prior_scale * np.asarray(prior_sigma, dtype=np.float64))
+    if spread is not None:
+        total += np.square(spread, dtype=np.float64)
+    return np.sqrt(total).astype(np.float32)
 
 
 def _cell(pos: np.ndarray, origin: int, step: int, n: int) -> tuple[np.ndarray, np.ndarray]:
@@ -247,6 +291,7 @@ def coarse_prior_grid(reference, secondary, *, config: CoarsePriorConfig = Coars
     rows, cols = grid_coordinates((h, w), step)
     gdx = np.full((len(rows), len(cols)), np.nan, dtype=np.float32)
     gdy = np.full_like(gdx, np.nan)
+    gsigma = np.full_like(gdx, np.nan)
     # Grid points of margin: half the largest chip, the search, and two points for the neighbourhood tests.
     margin = -(-(max(track_config.chip_sizes) // 2 + track_config.search_radius) // step) + 2
     per_block = config.block_size // step
@@ -266,18 +311,20 @@ def coarse_prior_grid(reference, secondary, *, config: CoarsePriorConfig = Coars
             a, b = win.row0 // step, win.col0 // step
             gdx[i0:i1, j0:j1] = result.dx[i0 - a : i1 - a, j0 - b : j1 - b]
             gdy[i0:i1, j0:j1] = result.dy[i0 - a : i1 - a, j0 - b : j1 - b]
+            sigma = result.quality["sigma_px"][i0 - a : i1 - a, j0 - b : j1 - b]
+            gsigma[i0:i1, j0:j1] = np.where(np.isfinite(result.dx[i0 - a : i1 - a, j0 - b : j1 - b]), sigma, np.nan)
         if progress is not None:
             progress(n, len(blocks))
-    fields, spreads = [], []
-    for band in (gdx, gdy):
-        spreads.append(gap_spread(band))
+    spreads = [gap_spread(band) for band in (gdx, gdy)]
+    fields = []
+    for band in (gdx, gdy, gsigma):
         band = fill_nearest(band)
         band = np.nan_to_num(band, nan=0.0)
         if config.median_size > 1:
             band = ndimage.median_filter(band, size=config.median_size, mode="nearest")
         fields.append(band.astype(np.float32))
     return PriorGrid(fields[0], fields[1], row0=step // 2, col0=step // 2, step=step, spread_dx=spreads[0],
-                     spread_dy=spreads[1])
+                     spread_dy=spreads[1], sigma=fields[2])
 
 
 def gap_spread(grid: np.ndarray) -> np.ndarray:

@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from sarflow.errors import InputError
+from sarflow.models import MODEL_ATTRIBUTES
 
 __all__ = ["ModelSpec", "open_client", "block_tasks", "run_blocks", "offsets_array", "task_slots", "TASK_THREADS"]
 
@@ -52,8 +53,7 @@ class ModelSpec:
             raise InputError("Dask runs need a sarflow.nn network (one with to_config())")
         state = {k: v.detach().cpu().numpy().copy() for k, v in model.state_dict().items()}
         # What sarflow.models.load_model adds beside the weights (route and sigma calibration).
-        attributes = {name: getattr(model, name) for name in ("prior_input", "sigma_scale", "tile_overlap")
-                      if hasattr(model, name)}
+        attributes = {name: getattr(model, name) for name in MODEL_ATTRIBUTES if hasattr(model, name)}
         return cls(model.to_config(), state, model_digest(model), attributes)
 
     def build(self, config):

@@ -32,6 +32,7 @@ from sarflow._version import __version__
 from sarflow.errors import ConstantImageError, InputError, NoValidDataError, SarflowError
 from sarflow.io.atomic import check_writable
 from sarflow.io.products import grid_transform
+from sarflow.models import MODEL_ATTRIBUTES
 from sarflow.scene.blocks import (
     DEFAULT_MAX_MEMORY,
     ArraySource,
@@ -125,11 +126,10 @@ def compute_block(model, job: BlockJob, index: int, progress: Callable[[int], No
                         config=job.config, progress=progress)
     if job.prior is not None:
         out["dx"], out["dy"] = job.prior.compose(block, out["dx"], out["dy"])
-        if "sigma_dx" in out and job.prior.has_gaps:
-            # Pixels resting on a gap-filled prior carry its spread too (`sarflow.scene.coarse`).
-            sx, sy = job.prior.spread_window(block)
-            out["sigma_dx"] = np.hypot(out["sigma_dx"], sx).astype(np.float32)
-            out["sigma_dy"] = np.hypot(out["sigma_dy"], sy).astype(np.float32)
+        if "sigma_dx" in out:
+            # The prior's own error and, on gap-filled points, its spread (`sarflow.scene.coarse`).
+            out["sigma_dx"], out["sigma_dy"] = job.prior.sigma_of_network(
+                block, out["sigma_dx"], out["sigma_dy"], float(getattr(model, "prior_sigma_scale", 0.0)))
     empty = np.full(block.shape, np.nan, dtype=np.float32)
     return np.stack([out.get(name, empty) for name in job.bands])
 
@@ -318,8 +318,7 @@ def model_digest(model) -> str:
     digest = hashlib.sha256()
     config = model.to_config() if hasattr(model, "to_config") else {"class": type(model).__name__}
     digest.update(json.dumps(config, sort_keys=True, default=str).encode())
-    extras = {name: getattr(model, name) for name in ("prior_input", "sigma_scale", "tile_overlap")
-              if hasattr(model, name)}
+    extras = {name: getattr(model, name) for name in MODEL_ATTRIBUTES if hasattr(model, name)}
     if extras:
         digest.update(json.dumps(extras, sort_keys=True).encode())
     for name, tensor in sorted(model.state_dict().items()):

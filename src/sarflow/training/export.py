@@ -73,9 +73,20 @@ def _card(name: str, state: dict, extra_metrics: dict | None, size_bytes: int, s
     if "sigma_scale" in best:
         side = CALIBRATION_SIDE if config.get("prior") and recipe.get("patch_size", 0) < CALIBRATION_SIDE else \
             recipe.get("patch_size")
-        lines.append(f"- Uncertainty: the predicted sigma is multiplied by {best['sigma_scale']:.4f}, fitted at "
-                     f"export so that 68.27 % of the errors on the validation pairs ({side} px) lie within one "
-                     "sigma.")
+        if best.get("prior_sigma_scale"):
+            a, b = best["sigma_scale"], best["prior_sigma_scale"]
+            terms = (f"({a:.4f} x the predicted sigma)^2 + " if a > 0 else "") + \
+                f"({b:.4f} x the tracker prior's sigma_px)^2 + gap spread^2"
+            lines.append(f"- Uncertainty: sigma = sqrt({terms}), fitted at export on the validation pairs ({side} "
+                         "px): 68.27 % of their errors within one sigma, with the mix of the network's and the "
+                         "prior's sigma that strays least from it pair by pair "
+                         "(`sarflow.training.loop.prior_sigma_scales`)"
+                         + ("; the network's own sigma got no weight: it does not follow the errors from pair "
+                            "to pair." if a == 0 else "."))
+        else:
+            lines.append(f"- Uncertainty: the predicted sigma is multiplied by {best['sigma_scale']:.4f}, fitted at "
+                         f"export so that 68.27 % of the errors on the validation pairs ({side} px) lie within one "
+                         "sigma.")
     measured = state.get("overlap_measurement")
     if measured:
         errors = ", ".join(f"{k} px: {v:.4f}" for k, v in measured["errors_px"].items())
@@ -153,18 +164,19 @@ def _heldout_table(metrics: dict) -> list[str]:
 CALIBRATION_SIDE = 384
 
 
-def _calibration(state: dict) -> float:
-    """Sigma scale of the checkpoint's network on its own validation pairs (`sarflow.training.loop.sigma_scale`)."""
+def _calibration(state: dict) -> tuple[float, float]:
+    """Sigma factors ``(sigma_scale, prior_sigma_scale)`` of the checkpoint's network on its own validation
+    pairs (`sarflow.training.loop.sigma_scale`; `prior_sigma_scales` on the residual route)."""
     from sarflow.nn import model_from_config
-    from sarflow.training.loop import TrainConfig, sigma_scale, validation_set
+    from sarflow.training.loop import TrainConfig, prior_sigma_scales, sigma_scale, validation_set
 
     if "recipe" not in state["train_config"]:
-        return 1.0  # not written by `sarflow train`: no record of the data to calibrate on
+        return 1.0, 0.0  # not written by `sarflow train`: no record of the data to calibrate on
     config = TrainConfig.from_dict(state["train_config"])
     model = model_from_config(state["model_config"])
     model.load_state_dict(state["model_state"])
     if not getattr(model, "uncertainty", False) or config.dataset:
-        return 1.0
+        return 1.0, 0.0
     recipe = config.recipe
     if config.prior and recipe.patch_size < CALIBRATION_SIDE:
         # The prior of a scene is stronger than that of a small training patch (its chip set grows
@@ -174,7 +186,9 @@ def _calibration(state: dict) -> float:
 
         recipe = replace(recipe, patch_size=CALIBRATION_SIDE)
     data = validation_set(recipe, config.validation_size, prior=config.prior)
-    return sigma_scale(model, data, precision=config.precision)
+    if config.prior:
+        return prior_sigma_scales(model, data, precision=config.precision)
+    return sigma_scale(model, data, precision=config.precision), 0.0
 
 
 def _overlap(state: dict) -> dict:
@@ -208,7 +222,9 @@ def export_model(checkpoint: str | Path, output: str | Path, *, extra_metrics: d
         Replace existing weights and card; without it they are refused before any work.
     calibrate : bool
         Fit the factor that calibrates the network's sigma on the run's validation pairs (stored as
-        ``sigma_scale``; `sarflow.models.load_model` applies it), for simulated-data runs.
+        ``sigma_scale``; `sarflow.models.load_model` applies it), for simulated-data runs; on the
+        residual route also the weight of the tracker prior's own error (``prior_sigma_scale``,
+        `sarflow.training.loop.prior_sigma_scales`).
     measure_overlap : bool
         Measure the tile overlap that keeps tiled inference within 0.005 px of one tile
         (`sarflow.scene.context.measure_overlap`, two to three minutes for the default network on
@@ -244,9 +260,9 @@ def export_model(checkpoint: str | Path, output: str | Path, *, extra_metrics: d
     weights = {k: v.half() if v.is_floating_point() else v for k, v in state["model_state"].items()}
     state["parameters"] = int(sum(v.numel() for k, v in state["model_state"].items()
                                   if v.is_floating_point() and "running" not in k and "num_batches" not in k))
-    scale = _calibration(state) if calibrate else 1.0
+    scale, prior_scale = _calibration(state) if calibrate else (1.0, 0.0)
     state.setdefault("best", {})
-    state["best"] = {**state["best"], "sigma_scale": scale}
+    state["best"] = {**state["best"], "sigma_scale": scale, "prior_sigma_scale": prior_scale}
     state["overlap_measurement"] = _overlap(state) if measure_overlap else None
     tile_overlap = state["overlap_measurement"]["overlap"] if state["overlap_measurement"] else None
     shipped = _plain({
@@ -259,6 +275,7 @@ def export_model(checkpoint: str | Path, output: str | Path, *, extra_metrics: d
         "best": state.get("best", {}),
         "wall_seconds": state.get("wall_seconds", 0.0),
         "sigma_scale": scale,
+        "prior_sigma_scale": prior_scale,
         "tile_overlap": tile_overlap,
         "overlap_measurement": state["overlap_measurement"],
         "sarflow_version": __version__,

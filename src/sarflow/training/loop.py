@@ -26,7 +26,7 @@ from sarflow.training.augment import augment_batch
 from sarflow.training.synthetic import SEED_RANGES, SyntheticRecipe, make_sample, with_prior
 
 __all__ = ["TrainConfig", "TrainResult", "train", "select_device", "batch_seeds", "validation_set", "evaluate_model",
-           "to_tensors", "forward_pair", "sigma_scale"]
+           "to_tensors", "forward_pair", "sigma_scale", "prior_sigma_scales", "fit_sigma_mix", "COVERAGE"]
 
 
 @dataclass(frozen=True)
@@ -170,12 +170,16 @@ def batch_seeds(seed: int, step: int, batch_size: int) -> list[int]:
 
 
 def _stack(samples) -> dict[str, torch.Tensor]:
-    return {
+    out = {
         "reference": torch.from_numpy(np.stack([s.reference for s in samples])[:, None]),
         "secondary": torch.from_numpy(np.stack([s.secondary for s in samples])[:, None]),
         "target": torch.from_numpy(np.stack([s.target for s in samples])),
         "mask": torch.from_numpy(np.stack([s.mask for s in samples])[:, None]),
     }
+    if samples and all("prior_sigma" in s.info for s in samples):  # the residual route (`with_prior`)
+        out["prior_sigma"] = torch.from_numpy(np.stack([s.info["prior_sigma"] for s in samples])[:, None])
+        out["prior_spread"] = torch.from_numpy(np.stack([s.info["prior_spread"] for s in samples]))
+    return out
 
 
 class _SyntheticBatches(torch.utils.data.Dataset):
@@ -269,6 +273,21 @@ def evaluate_model(model, data: dict, *, device, precision: str = "bf16", channe
     return metrics
 
 
+def _uncertain_batches(model, data: dict, device, precision: str, batch_size: int):
+    """``(first index, batch, offsets, log_var, target, mask)`` of ``data`` batch by batch, in evaluation mode."""
+    device = device or torch.device("cpu")
+    model.eval()
+    for i in range(0, data["reference"].shape[0], batch_size):
+        part = {k: v[i : i + batch_size] for k, v in data.items()}
+        ref, sec, target, mask = to_tensors(part, device, False)
+        offsets, log_var, _ = forward_pair(model, ref, sec, device=device, precision=precision)
+        yield i, part, offsets, log_var, target, mask
+
+
+#: Share of errors within one sigma of a calibrated Gaussian uncertainty.
+COVERAGE = 0.6827
+
+
 @torch.no_grad()
 def sigma_scale(model, data: dict, *, device=None, precision: str = "bf16", batch_size: int = 8) -> float:
     """Factor that calibrates a network's sigma on ``data``: 68.27 % of ``|error|`` within ``factor * sigma``.
@@ -277,14 +296,8 @@ def sigma_scale(model, data: dict, *, device=None, precision: str = "bf16", batc
     factor, fitted on validation pairs (never trained on), sets its scale, as temperature scaling
     does for classifiers. Returns 1.0 for a network without uncertainty.
     """
-    device = device or torch.device("cpu")
-    model.eval()
     ratios = []
-    n = data["reference"].shape[0]
-    for i in range(0, n, batch_size):
-        part = {k: v[i : i + batch_size] for k, v in data.items()}
-        ref, sec, target, mask = to_tensors(part, device, False)
-        offsets, log_var, _ = forward_pair(model, ref, sec, device=device, precision=precision)
+    for _, _, offsets, log_var, target, mask in _uncertain_batches(model, data, device, precision, batch_size):
         if log_var is None:
             return 1.0
         ratio = (offsets - target).abs() / torch.exp(0.5 * log_var)
@@ -292,7 +305,78 @@ def sigma_scale(model, data: dict, *, device=None, precision: str = "bf16", batc
     values = torch.cat(ratios)
     if values.numel() == 0:
         return 1.0
-    return float(torch.quantile(values[:1_000_000].double(), 0.6827))
+    return float(torch.quantile(values[:1_000_000].double(), COVERAGE))
+
+
+@torch.no_grad()
+def prior_sigma_scales(model, data: dict, *, device=None, precision: str = "bf16", batch_size: int = 8,
+                       angles: int = 31, max_pixels: int = 2_000_000) -> tuple[float, float]:
+    """Factors ``(a, b)`` of a residual network's sigma ``sqrt((a s_net)**2 + (b s_prior)**2 + spread**2)``.
+
+    A network that barely moves its tracker prior inherits the prior's error, which its own sigma
+    (learnt on the small residual) does not follow from scene to scene; the tracker's error
+    estimate does, in part. ``data`` must hold the validation pairs of the residual route with
+    ``prior_sigma`` and ``prior_spread`` (`validation_set` with ``prior=True``). For each mixing
+    angle ``t`` (``a : b = cos t : sin t``, ``angles`` values over 0..90 degrees) the overall scale is
+    set so that `COVERAGE` of all errors lie within one sigma; the angle kept is the one whose
+    coverage *per pair* strays least from `COVERAGE` on average (what a user of one scene sees).
+    Pairs with fewer than 1000 valid pixels count in the overall scale only. Returns ``(1.0, 0.0)``
+    for a network without uncertainty.
+    """
+    if "prior_sigma" not in data:
+        raise InputError("the prior's sigma is missing: validation pairs of the residual route are needed")
+    errors, net, prior, spread, owner = [], [], [], [], []
+    for i, part, offsets, log_var, target, mask in _uncertain_batches(model, data, device, precision, batch_size):
+        if log_var is None:
+            return 1.0, 0.0
+        m = mask.expand_as(offsets).cpu()
+        sample = torch.arange(i, i + offsets.shape[0]).view(-1, 1, 1, 1).expand_as(offsets)
+        errors.append((offsets - target).abs().cpu()[m])
+        net.append(torch.exp(0.5 * log_var).cpu()[m])
+        prior.append(part["prior_sigma"].expand_as(offsets)[m])
+        spread.append(part["prior_spread"][m])
+        owner.append(sample[m])
+    e, s_net, s_prior, s_gap, who = (torch.cat(x).double().numpy() for x in (errors, net, prior, spread, owner))
+    if e.size > max_pixels:  # a fixed stride keeps every pair in
+        keep = np.arange(0, e.size, -(-e.size // max_pixels))
+        e, s_net, s_prior, s_gap, who = e[keep], s_net[keep], s_prior[keep], s_gap[keep], who[keep]
+    return fit_sigma_mix(e, s_net, s_prior, s_gap, who.astype(int), angles=angles)
+
+
+def fit_sigma_mix(errors: np.ndarray, net_sigma: np.ndarray, prior_sigma: np.ndarray, spread: np.ndarray,
+                  pair: np.ndarray, *, angles: int = 31, min_pixels: int = 1000) -> tuple[float, float]:
+    """The fit of `prior_sigma_scales` on flat arrays: absolute errors, the network's raw sigma, the
+    prior's sigma, the gap spread (all per pixel and component) and the index of each value's pair.
+    Returns ``(a, b)``; ``(1.0, 0.0)`` without errors."""
+    if errors.size == 0:
+        return 1.0, 0.0
+    counts = np.bincount(pair)
+    judged = counts >= min_pixels
+    best = None
+    for t in np.linspace(0.0, 0.5 * np.pi, angles):
+        base = np.hypot(np.cos(t) * net_sigma, np.sin(t) * prior_sigma)
+        scale = _coverage_scale(errors, base, spread)
+        inside = errors <= np.hypot(scale * base, spread)
+        per_pair = np.bincount(pair, weights=inside, minlength=counts.size)[judged] / counts[judged]
+        stray = float(np.mean(np.abs(per_pair - COVERAGE))) if per_pair.size else 0.0
+        if best is None or stray < best[0] - 1e-12:
+            best = (stray, scale, t)
+    _, scale, t = best
+    # cos(90 degrees) is not exactly 0: weights below 1e-9 of the scale are none
+    a, b = (float(scale * v) if v > 1e-9 else 0.0 for v in (np.cos(t), np.sin(t)))
+    return a, b
+
+
+def _coverage_scale(errors: np.ndarray, base: np.ndarray, floor: np.ndarray) -> float:
+    """``k`` with `COVERAGE` of ``errors`` within ``hypot(k base, floor)`` (bisection on log k)."""
+    lo, hi = 1e-4, 1e4
+    for _ in range(60):
+        mid = math.sqrt(lo * hi)
+        if np.mean(errors <= np.hypot(mid * base, floor)) < COVERAGE:
+            lo = mid
+        else:
+            hi = mid
+    return math.sqrt(lo * hi)
 
 
 def _metrics_of(pred: torch.Tensor, data: dict) -> dict:

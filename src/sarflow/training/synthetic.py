@@ -311,7 +311,8 @@ def with_prior(sample: Sample, search_radius: int = PRIOR_SEARCH_RADIUS, *, jitt
     interpolated to every pixel, exactly as whole-scene inference makes it
     (`sarflow.scene.coarse`); the secondary is resampled onto the reference by it (Keys cubic), and
     the target becomes the residual ``rho`` with ``rho + p(r + rho) = d``. The prior is kept in
-    ``info["prior"]`` (``(2, H, W)``). Pixels whose resampled secondary draws on nodata leave the mask.
+    ``info["prior"]`` (``(2, H, W)``), the tracker's error estimate of it in ``info["prior_sigma"]``
+    (``(H, W)``) and the gap spread in ``info["prior_spread"]`` (``(2, H, W)``). Pixels whose resampled secondary draws on nodata leave the mask.
 
     With ``jitter_px`` > 0, a share ``jitter_share`` of the samples (chosen by the sample's seed, so
     batches stay reproducible) has the prior perturbed by a smooth random field of each component
@@ -346,5 +347,10 @@ def with_prior(sample: Sample, search_radius: int = PRIOR_SEARCH_RADIUS, *, jitt
     target = np.stack([rdx, rdy]).astype(np.float32)
     mask = sample.mask & np.isfinite(secondary) & np.isfinite(target).all(axis=0)
     info["prior"] = np.stack([pdx, pdy])
+    # The prior's own uncertainty, as scene inference adds it to the network's sigma
+    # (`sarflow.scene.coarse.PriorGrid.sigma_of_network`): the tracker's error estimate and the
+    # spread of gap-filled points.
+    info["prior_sigma"] = grid.sigma_window(block)
+    info["prior_spread"] = np.stack(grid.spread_window(block))
     return Sample(reference=sample.reference, secondary=secondary, target=np.nan_to_num(target), mask=mask,
                   kind=sample.kind, seed=sample.seed, info=info)
