@@ -9,7 +9,7 @@ scored on the tracker's grid (step 8) against the exact truth: the network on th
 points ("net@trk", the like-for-like comparison: the tracker has no estimate within half a chip of
 the edges and where it rejects a match), on every grid point, and per pixel. A network on the
 tracker-prior route is also read against its prior alone on those points ("prior@trk": the
-tracker's grid gap-filled, median-filtered and interpolated, which the network corrects). Figures: RMSE of the
+tracker's grid adaptively smoothed, gap-filled, median-filtered and interpolated, which the network corrects). Figures: RMSE of the
 vector error over points with an estimate, 95th percentile, coverage, and the RMSE on
 "sharp" points (where the true offset changes by more than 0.05 px per pixel: shear margins, fault
 ruptures) where chip-based matching smears. For the network, the share of dx/dy errors within its

@@ -174,3 +174,18 @@ def test_kernels_must_be_positive():
 
     with pytest.raises(InputError, match="kernels"):
         CoarsePriorConfig(kernels=0)
+
+
+def test_adaptive_smoothing_brings_the_prior_closer_to_a_uniform_shift():
+    from sarflow.errors import InputError
+
+    pair = simulate_pair(UniformShift(0.3, -0.2), shape=(256, 256), seed=9, imaging=ImagingConfig(coherence=0.5))
+    source = ArraySource(pair.reference), ArraySource(pair.secondary)
+    errors = {}
+    for smoothing in ("adaptive", "none"):
+        config = CoarsePriorConfig(search_radius=4, step=8, chip_size=32, kernels=3, smoothing=smoothing)
+        grid = coarse_prior_grid(*source, config=config)
+        errors[smoothing] = float(np.sqrt(np.mean((grid.dx[4:-4, 4:-4] - 0.3) ** 2 + (grid.dy[4:-4, 4:-4] + 0.2) ** 2)))
+    assert errors["adaptive"] < 0.9 * errors["none"]
+    with pytest.raises(InputError, match="smoothing"):
+        CoarsePriorConfig(smoothing="gaussian")

@@ -80,6 +80,10 @@ def test_a_run_can_start_from_an_earlier_runs_weights(run, tmp_path):
     config = TrainConfig(**{**TINY.__dict__, "steps": 1, "eval_every": 1, "learning_rate": 1e-12,
                             "init_from": str(folder / "best.pt")})
     started = train(config, tmp_path / "second", resume=False)
+    # Its card names the run the weights came from.
+    card = export_model(tmp_path / "second" / "best.pt", tmp_path / "second.pt", calibrate=False,
+                        measure_overlap=False).with_suffix(".md").read_text()
+    assert f"Initialised from the weights of `{folder / 'best.pt'}`, step {state['step']} of the run `sarflow train -o run`" in card
     # Resuming needs no --init-from any more (the weights come from the run's own checkpoint).
     longer = TrainConfig(**{**config.__dict__, "steps": 2, "init_from": None})
     assert train(longer, tmp_path / "second", resume=True).steps_done == 2

@@ -8,7 +8,8 @@ between the reference and ``sec'``, and the two compose: a feature at ``r`` lies
 
 The coarse pass works on a grid (a point every ``step`` pixels), which is small even for a huge
 scene: it is tracked in blocks with a margin wide enough for the chips and the search, the grid
-is gap-filled and median-filtered as a whole, and from then on `PriorGrid` gives the prior at any
+is adaptively smoothed (`sarflow.tracking.gridops.adaptive_smooth`), gap-filled and median-filtered
+as a whole, and from then on `PriorGrid` gives the prior at any
 pixel of any window. Resampling (`warp_window`) uses integer pixel indices plus the prior's
 fraction, so a window gives bit for bit what the whole scene gives at the same pixels.
 
@@ -64,6 +65,11 @@ class CoarsePriorConfig:
         Chip sizes tracked and fused (the multi-kernel rule of `sarflow.tracking`): ``chip_size``,
         twice that where the scene is at least that large, and each further doubling (``kernels``
         of 3 or more) where the scene is at least twice its size.
+    smoothing : {"adaptive", "none"}
+        ``"adaptive"`` averages each measured grid point over the largest window (3 x 3 to 7 x 7
+        points) that its neighbourhood's estimates allow, by their error estimates
+        (`sarflow.tracking.gridops.adaptive_smooth`), before gaps are filled; ``"none"`` keeps the
+        tracker's estimates (the median filter still applies).
     median_size : int
         Median filter of the gap-filled grid, grid cells (1: none).
     block_size : int
@@ -77,8 +83,11 @@ class CoarsePriorConfig:
     median_size: int = 3
     block_size: int = 1024
     kernels: int = 2
+    smoothing: str = "adaptive"
 
     def __post_init__(self):
+        if self.smoothing not in ("adaptive", "none"):
+            raise InputError(f"smoothing must be 'adaptive' or 'none', got {self.smoothing!r}")
         if self.search_radius < 1 or self.step < 1 or self.chip_size < 8 or self.median_size < 1:
             raise InputError("search_radius, step, median_size must be >= 1 and chip_size >= 8")
         if self.kernels < 1:
@@ -265,7 +274,8 @@ def coarse_track_config(shape: tuple[int, int], config: CoarsePriorConfig):
 
 def coarse_prior_grid(reference, secondary, *, config: CoarsePriorConfig = CoarsePriorConfig(),
                       progress: Callable[[int, int], None] | None = None) -> PriorGrid:
-    """The coarse tracker's field on its grid, tracked block by block, gap-filled and median-filtered.
+    """The coarse tracker's field on its grid, tracked block by block, adaptively smoothed, gap-filled and
+    median-filtered.
 
     Parameters
     ----------
@@ -283,7 +293,7 @@ def coarse_prior_grid(reference, secondary, *, config: CoarsePriorConfig = Coars
     from scipy import ndimage
 
     from sarflow.tracking import grid_coordinates, track_offsets
-    from sarflow.tracking.gridops import fill_nearest
+    from sarflow.tracking.gridops import adaptive_smooth, fill_nearest
 
     h, w = reference.shape
     track_config = coarse_track_config((h, w), config)
@@ -292,6 +302,7 @@ def coarse_prior_grid(reference, secondary, *, config: CoarsePriorConfig = Coars
     gdx = np.full((len(rows), len(cols)), np.nan, dtype=np.float32)
     gdy = np.full_like(gdx, np.nan)
     gsigma = np.full_like(gdx, np.nan)
+    gchip = np.full_like(gdx, np.nan)
     # Grid points of margin: half the largest chip, the search, and two points for the neighbourhood tests.
     margin = -(-(max(track_config.chip_sizes) // 2 + track_config.search_radius) // step) + 2
     per_block = config.block_size // step
@@ -313,9 +324,12 @@ def coarse_prior_grid(reference, secondary, *, config: CoarsePriorConfig = Coars
             gdy[i0:i1, j0:j1] = result.dy[i0 - a : i1 - a, j0 - b : j1 - b]
             sigma = result.quality["sigma_px"][i0 - a : i1 - a, j0 - b : j1 - b]
             gsigma[i0:i1, j0:j1] = np.where(np.isfinite(result.dx[i0 - a : i1 - a, j0 - b : j1 - b]), sigma, np.nan)
+            gchip[i0:i1, j0:j1] = result.quality["chip_size"][i0 - a : i1 - a, j0 - b : j1 - b]
         if progress is not None:
             progress(n, len(blocks))
     spreads = [gap_spread(band) for band in (gdx, gdy)]
+    if config.smoothing == "adaptive":
+        gdx, gdy = (adaptive_smooth(band, gsigma, gchip, step) for band in (gdx, gdy))
     fields = []
     for band in (gdx, gdy, gsigma):
         band = fill_nearest(band)

@@ -55,8 +55,13 @@ def _card(name: str, state: dict, extra_metrics: dict | None, size_bytes: int, s
         "- Validation: fixed simulated pairs from the 'validation' seed range (never trained on).",
     ]
     if config.get("init_from"):
-        lines.append(f"- Initialised from the weights of `{config['init_from']}` (an earlier run; its own card or "
-                     "config.json gives its command).")
+        origin = state.get("init_origin")
+        if origin and origin.get("command"):
+            lines.append(f"- Initialised from the weights of `{config['init_from']}`, step {origin.get('step')} of "
+                         f"the run `{origin['command']}` ({origin.get('wall_seconds', 0) / 3600:.2f} h).")
+        else:
+            lines.append(f"- Initialised from the weights of `{config['init_from']}` (an earlier run; its own card "
+                         "or config.json gives its command).")
     if config.get("prior"):
         baseline = next((row for row in state.get("history", []) if row.get("step") == 0), {})
         lines.append("- Input: the residual after the multi-kernel tracker prior (`--prior`, "
@@ -131,8 +136,10 @@ def _prior_description(patch_size: int) -> str:
 
     full = chips(1 << 16)
     smallest = next(side for side in range(config.chip_size, 1 << 16, 8) if chips(side) == full)
+    smoothing = ", adaptively smoothed (`sarflow.tracking.gridops.adaptive_smooth`)" \
+        if config.smoothing == "adaptive" else ""
     return (f"grid step {config.step}, chips {full} px in scenes of {smallest} px or more a side (the "
-            f"{patch_size} px training patches: {chips(patch_size)} px)")
+            f"{patch_size} px training patches: {chips(patch_size)} px){smoothing}")
 
 
 def _heldout_table(metrics: dict) -> list[str]:
@@ -189,6 +196,22 @@ def _calibration(state: dict) -> tuple[float, float]:
     if config.prior:
         return prior_sigma_scales(model, data, precision=config.precision)
     return sigma_scale(model, data, precision=config.precision), 0.0
+
+
+def _init_origin(path) -> dict | None:
+    """Command, step and wall time of the checkpoint a run started from (``--init-from``), if it is still there."""
+    from sarflow.models import load_data_file
+
+    if not path or not Path(path).is_file():
+        return None
+    try:
+        origin = load_data_file(path, what="a training checkpoint")
+    except InputError:
+        return None
+    if not isinstance(origin, dict):
+        return None
+    return {"command": str(origin.get("command", "")), "step": origin.get("step"),
+            "wall_seconds": float(origin.get("wall_seconds", 0.0) or 0.0)}
 
 
 def _overlap(state: dict) -> dict:
@@ -260,6 +283,7 @@ def export_model(checkpoint: str | Path, output: str | Path, *, extra_metrics: d
     weights = {k: v.half() if v.is_floating_point() else v for k, v in state["model_state"].items()}
     state["parameters"] = int(sum(v.numel() for k, v in state["model_state"].items()
                                   if v.is_floating_point() and "running" not in k and "num_batches" not in k))
+    state["init_origin"] = _init_origin(state["train_config"].get("init_from"))
     scale, prior_scale = _calibration(state) if calibrate else (1.0, 0.0)
     state.setdefault("best", {})
     state["best"] = {**state["best"], "sigma_scale": scale, "prior_sigma_scale": prior_scale}

@@ -307,7 +307,8 @@ def with_prior(sample: Sample, search_radius: int = PRIOR_SEARCH_RADIUS, *, jitt
                jitter_share: float = 0.5) -> Sample:
     """The residual problem of ``sample`` after the tracker prior (`sarflow.tracking.prior`).
 
-    The prior is the multi-kernel tracker's gap-filled, median-filtered grid (`prior_config`)
+    The prior is the multi-kernel tracker's adaptively smoothed, gap-filled, median-filtered grid
+    (`prior_config`)
     interpolated to every pixel, exactly as whole-scene inference makes it
     (`sarflow.scene.coarse`); the secondary is resampled onto the reference by it (Keys cubic), and
     the target becomes the residual ``rho`` with ``rho + p(r + rho) = d``. The prior is kept in
