@@ -25,8 +25,6 @@ import torch.nn.functional as F
 from bench_nn_speed import best_time  # this folder is on the path when a benchmark runs as a script
 
 
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", default="ccressiamnet", help="shipped name or weights path")

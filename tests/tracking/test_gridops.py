@@ -7,7 +7,6 @@ import pytest
 
 from sarflow.tracking.gridops import (
     adaptive_smooth,
-    box_sum,
     fill_nearest,
     interp_grid,
     neighbourhood_min_max,
@@ -35,13 +34,6 @@ def test_interp_grid_is_bilinear_and_clamped():
     f = np.array([[0.0, 1.0], [2.0, 3.0]])
     out = interp_grid(f, [0, 10], [0, 10], [5, 20], [5])
     np.testing.assert_allclose(out[:, 0], [1.5, 2.5])
-
-
-def test_box_sum_equals_the_plain_window_sum():
-    rng = np.random.default_rng(0)
-    a = rng.normal(size=(9, 13))
-    for half in (0, 1, 3):
-        np.testing.assert_allclose(box_sum(a, half), window_sum(a, 2 * half + 1), atol=1e-12)
 
 
 def _noisy_step(rng, sigma=0.05):
@@ -94,7 +86,7 @@ def test_no_window_is_wider_than_the_chip_the_tracker_chose():
     rng = np.random.default_rng(4)
     noisy = rng.normal(0.0, 0.05, (20, 20))
     sigma = np.full(noisy.shape, 0.05)
-    three = box_sum(noisy, 1) / box_sum(np.ones_like(noisy), 1)  # the 3 x 3 mean
+    three = window_sum(noisy, 3) / window_sum(np.ones_like(noisy), 3)  # the 3 x 3 mean
     # 24 px chips on an 8 px grid: only the smallest window (3 x 3, 24 px) is allowed
     np.testing.assert_allclose(adaptive_smooth(noisy, sigma, np.full(noisy.shape, 24.0), 8), three, atol=1e-6)
     # 16 px chips: not even that one; each point keeps its estimate, a gap takes its 3 x 3 mean

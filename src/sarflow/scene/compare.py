@@ -381,7 +381,8 @@ def _run_network(ref, sec, reference, secondary, folder: Path, model_name: str, 
                  product_file="network.tif")]
     if "prior_dx" in out:
         # The baseline the network corrects, scored beside it: what the network itself adds shows.
-        method = "the network's tracker prior alone (gap-filled, median-filtered multi-kernel grid, interpolated)"
+        method = ("the network's tracker prior alone (multi-kernel grid, adaptively smoothed, gap-filled, "
+                  "median-filtered, interpolated)")
         prior_product = OffsetProduct(dx=out["prior_dx"], dy=out["prior_dy"], quality={},
                                       transform=product.transform, crs=ref.crs,
                                       metadata={"method": method, "parameters": {"prior_search_radius": search_radius},

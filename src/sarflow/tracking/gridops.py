@@ -10,8 +10,8 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-__all__ = ["fill_nearest", "window_sum", "box_sum", "neighbourhood_min_max", "interp_grid", "adaptive_smooth",
-           "ICI_WINDOWS", "ICI_GAMMA"]
+__all__ = ["fill_nearest", "window_sum", "neighbourhood_min_max", "interp_grid", "adaptive_smooth", "ICI_WINDOWS",
+           "ICI_GAMMA"]
 
 #: Half-widths, grid points, of the windows `adaptive_smooth` chooses among (3 x 3 to 7 x 7).
 ICI_WINDOWS = (1, 2, 3)
@@ -65,15 +65,6 @@ def window_sum(a: np.ndarray, window: int) -> np.ndarray:
     return out
 
 
-def box_sum(a: np.ndarray, half: int) -> np.ndarray:
-    """Sum over the ``(2 half + 1)``-square neighbourhood of every entry, zeros outside (integral image, float64)."""
-    h, w = a.shape
-    ii = np.zeros((h + 2 * half + 1, w + 2 * half + 1))
-    np.cumsum(np.cumsum(np.pad(a.astype(np.float64), half), axis=0), axis=1, out=ii[1:, 1:])
-    k = 2 * half + 1
-    return ii[k:, k:] - ii[:-k, k:] - ii[k:, :-k] + ii[:-k, :-k]
-
-
 def adaptive_smooth(f: np.ndarray, sigma: np.ndarray, chip: np.ndarray, step: int, *,
                     windows: tuple[int, ...] = ICI_WINDOWS, gamma: float = ICI_GAMMA) -> np.ndarray:
     """Average each grid point over the largest window its neighbourhood allows (intersection of confidence intervals).
@@ -86,9 +77,10 @@ def adaptive_smooth(f: np.ndarray, sigma: np.ndarray, chip: np.ndarray, step: in
     the chips' noise averages out; across a shear margin or a fault trace the larger windows'
     means leave the interval and the point keeps a small window.
 
-    No window is wider than the chip the tracker selected at the point (a point where even the
-    smallest is keeps its own estimate): the multi-kernel rule picks a small chip where the motion is not smooth over a
-    larger one (`sarflow.tracking.multikernel`), and averaging over more would undo that choice.
+    No window is wider than the chip the tracker selected at the point (where even the smallest
+    is, the point keeps its own estimate): the multi-kernel rule picks a small chip where the
+    motion is not smooth over a larger one (`sarflow.tracking.multikernel`), and averaging over
+    more would undo that choice.
     On a simulated glacier moving 30-65 px, smoothing without this limit raised the median error
     on the tracked fast ice from 0.112 to 0.135 px; with it, 0.114.
 
@@ -104,7 +96,7 @@ def adaptive_smooth(f: np.ndarray, sigma: np.ndarray, chip: np.ndarray, step: in
     sigma : ndarray, shape (h, w)
         Its 1-sigma error estimate (the tracker's ``sigma_px``), pixels.
     chip : ndarray, shape (h, w)
-        Chip size of each estimate, pixels (NaN or 0 where none: the smallest window's rule).
+        Chip size of each estimate, pixels (NaN or 0 where none: there the median chip size counts).
     step : int
         Grid spacing, pixels.
     windows : tuple of int
@@ -129,19 +121,20 @@ def adaptive_smooth(f: np.ndarray, sigma: np.ndarray, chip: np.ndarray, step: in
     out = np.where(measured, f, np.nan)
     alive = np.ones(f.shape, bool)
     for half in windows:
-        count = box_sum(measured, half)
-        total = box_sum(weight, half)
+        side = 2 * half + 1
+        count = window_sum(measured, side)
+        total = window_sum(weight, side)
         has = count > 0
         with np.errstate(invalid="ignore", divide="ignore"):
-            mean = box_sum(values * weight, half) / total
-            independent = np.clip(((2 * half + 1) * step / chip) ** 2, 1.0, np.maximum(count, 1.0))
+            mean = window_sum(values * weight, side) / total
+            independent = np.clip((side * step / chip) ** 2, 1.0, np.maximum(count, 1.0))
             error = np.sqrt(count / total) / np.sqrt(independent)  # RMS sigma of the window / sqrt(n)
         lo = np.where(has, np.maximum(lo, mean - gamma * error), lo)
         hi = np.where(has, np.minimum(hi, mean + gamma * error), hi)
         alive &= lo <= hi
         # never wider than the chip the multi-kernel rule trusted there (a point without an estimate
         # of its own takes its smallest window holding one)
-        alive &= ((2 * half + 1) * step <= chip) | (~measured & (half == windows[0]))
+        alive &= (side * step <= chip) | (~measured & (half == windows[0]))
         out = np.where(alive & has, mean, out)  # windows grow: a point without estimates waits for one
     return out.astype(np.float32)
 

@@ -1,0 +1,61 @@
+"""Time the parts of the residual route apart from the network: tracker prior, resampling, composition.
+
+    python benchmarks/bench_prior_parts.py                # 2048 x 2048, grid steps 8 and 16
+    python benchmarks/bench_prior_parts.py --size 1024 --steps 8 16 32
+
+A simulated pair (a smooth field of up to 2 px, correlation 300 px) is made once; for each grid
+step the network's tracker prior (`sarflow.training.synthetic.prior_config` with that step and a
+search radius of 16 px) is built over the whole scene, the secondary is resampled by it
+(`sarflow.scene.coarse.warp_window`, Keys cubic) and a zero residual is composed with it
+(`PriorGrid.compose`). Prints the seconds of each part, one run, 2 threads or as the machine gives,
+and the prior's RMSE against the truth 64 px or more from the edges. These parts bound how fast a
+dense map on this route can be before any network runs (`benchmarks/bench_predict_speed.py` times
+the whole).
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from dataclasses import replace
+
+import numpy as np
+
+from sarflow.scene.blocks import ArraySource, Block
+from sarflow.scene.coarse import coarse_prior_grid, warp_window
+from sarflow.simulation.fields import SmoothField
+from sarflow.simulation.pair import simulate_pair
+from sarflow.training.synthetic import prior_config
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--size", type=int, default=2048)
+    parser.add_argument("--steps", type=int, nargs="+", default=[8, 16])
+    args = parser.parse_args()
+
+    n = args.size
+    pair = simulate_pair(SmoothField(amplitude_px=2.0, correlation_px=300, seed=1), shape=(n, n), seed=2)
+    reference, secondary = ArraySource(pair.reference), ArraySource(pair.secondary)
+    whole = Block(0, n, 0, n)
+    zero = np.zeros((n, n), dtype=np.float32)
+    inner = (slice(64, n - 64), slice(64, n - 64))
+    print(f"pair {n} x {n} ({n * n / 1e6:.1f} Mpx), smooth field up to 2 px; one run per part")
+    print(f"{'step':>4} {'prior s':>8} {'resample s':>10} {'compose s':>9} {'prior RMSE px':>13}")
+    for step in args.steps:
+        start = time.perf_counter()
+        grid = coarse_prior_grid(reference, secondary, config=replace(prior_config(16), step=step))
+        t_prior = time.perf_counter() - start
+        start = time.perf_counter()
+        warp_window(secondary, grid, whole)
+        t_warp = time.perf_counter() - start
+        start = time.perf_counter()
+        grid.compose(whole, zero, zero)
+        t_compose = time.perf_counter() - start
+        pdx, pdy = grid.window(whole)
+        rmse = float(np.sqrt(np.mean((pdx - pair.dx)[inner] ** 2 + (pdy - pair.dy)[inner] ** 2)))
+        print(f"{step:>4} {t_prior:8.2f} {t_warp:10.2f} {t_compose:9.2f} {rmse:13.4f}")
+
+
+if __name__ == "__main__":
+    main()
