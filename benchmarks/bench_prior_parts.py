@@ -6,7 +6,8 @@
 A simulated pair (a smooth field of up to 2 px, correlation 300 px) is made once; for each grid
 step the network's tracker prior (`sarflow.training.synthetic.prior_config` with that step and a
 search radius of 16 px) is built over the whole scene, the secondary is resampled by it
-(`sarflow.scene.coarse.warp_window`, Keys cubic) and a zero residual is composed with it
+(`sarflow.scene.coarse.resample` with the shipped windowed sinc, and with Keys cubic for
+comparison) and a zero residual is composed with it
 (`PriorGrid.compose`). Prints the seconds of each part, one run, 2 threads or as the machine gives,
 and the prior's RMSE against the truth 64 px or more from the edges. These parts bound how fast a
 dense map on this route can be before any network runs (`benchmarks/bench_predict_speed.py` times
@@ -22,7 +23,7 @@ from dataclasses import replace
 import numpy as np
 
 from sarflow.scene.blocks import ArraySource, Block
-from sarflow.scene.coarse import coarse_prior_grid, warp_window
+from sarflow.scene.coarse import coarse_prior_grid, resample
 from sarflow.simulation.fields import SmoothField
 from sarflow.simulation.pair import simulate_pair
 from sarflow.training.synthetic import prior_config
@@ -41,20 +42,22 @@ def main() -> None:
     zero = np.zeros((n, n), dtype=np.float32)
     inner = (slice(64, n - 64), slice(64, n - 64))
     print(f"pair {n} x {n} ({n * n / 1e6:.1f} Mpx), smooth field up to 2 px; one run per part")
-    print(f"{'step':>4} {'prior s':>8} {'resample s':>10} {'compose s':>9} {'prior RMSE px':>13}")
+    print(f"{'step':>4} {'prior s':>8} {'resample s':>10} {'(keys) s':>9} {'compose s':>9} {'prior RMSE px':>13}")
     for step in args.steps:
         start = time.perf_counter()
         grid = coarse_prior_grid(reference, secondary, config=replace(prior_config(16), step=step))
         t_prior = time.perf_counter() - start
-        start = time.perf_counter()
-        warp_window(secondary, grid, whole)
-        t_warp = time.perf_counter() - start
+        pdx, pdy = grid.window(whole)
+        t_warp = {}
+        for kernel in ("sinc", "keys"):
+            start = time.perf_counter()
+            resample(secondary, pdx, pdy, whole, kernel=kernel)
+            t_warp[kernel] = time.perf_counter() - start
         start = time.perf_counter()
         grid.compose(whole, zero, zero)
         t_compose = time.perf_counter() - start
-        pdx, pdy = grid.window(whole)
         rmse = float(np.sqrt(np.mean((pdx - pair.dx)[inner] ** 2 + (pdy - pair.dy)[inner] ** 2)))
-        print(f"{step:>4} {t_prior:8.2f} {t_warp:10.2f} {t_compose:9.2f} {rmse:13.4f}")
+        print(f"{step:>4} {t_prior:8.2f} {t_warp['sinc']:10.2f} {t_warp['keys']:9.2f} {t_compose:9.2f} {rmse:13.4f}")
 
 
 if __name__ == "__main__":

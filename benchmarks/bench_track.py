@@ -196,8 +196,8 @@ def speed(size: int) -> None:
         print(f"speed ratio sarflow / opencv loop: {t_cv / t_sarflow:.2f}x")
 
         dense = 512
-        command = [sys.executable, "-m", "sarflow", "track", str(ref), str(sec), "-o", str(out), "--step", "1",
-                   "--search-radius", "20", "--quiet"]
+        command = [sys.executable, "-m", "sarflow", "track", str(ref), str(sec), "-o", str(Path(tmp) / "dense.tif"),
+                   "--step", "1", "--search-radius", "20", "--quiet"]
         crop = write_geotiff(Path(tmp) / "ref_crop.tif", {"amplitude": pair.reference[:dense, :dense]})
         crop2 = write_geotiff(Path(tmp) / "sec_crop.tif", {"amplitude": pair.secondary[:dense, :dense]})
         command[4:6] = [str(crop), str(crop2)]

@@ -1,6 +1,7 @@
 import numpy as np
 import pytest
 
+from sarflow.errors import InputError
 from sarflow.scene.blocks import ArraySource, Block
 from sarflow.scene.coarse import CoarsePriorConfig, PriorGrid, coarse_prior_grid, resample, warp_window
 from sarflow.simulation.fields import UniformShift
@@ -33,7 +34,8 @@ def test_a_window_of_the_warp_equals_the_whole_warp_bit_for_bit():
     assert np.isnan(whole).any() and np.isfinite(whole).mean() > 0.8  # nodata and the border propagate
 
 
-def test_resample_moves_a_smooth_image_by_the_prior():
+@pytest.mark.parametrize("kernel, tolerance", [("sinc", 1e-3), ("keys", 5e-3)])
+def test_resample_moves_a_smooth_image_by_the_prior(kernel, tolerance):
     rows, cols = np.mgrid[0:64, 0:64].astype(np.float64)
 
     def image(r, c):
@@ -41,9 +43,21 @@ def test_resample_moves_a_smooth_image_by_the_prior():
 
     shift_r, shift_c = 2.3, -1.6
     out = resample(ArraySource(image(rows, cols)), np.full((64, 64), shift_c, np.float32),
-                   np.full((64, 64), shift_r, np.float32), Block(0, 64, 0, 64))
-    inner = (slice(4, -4), slice(4, -4))
-    assert float(np.abs(out - image(rows + shift_r, cols + shift_c))[inner].max()) < 5e-3
+                   np.full((64, 64), shift_r, np.float32), Block(0, 64, 0, 64), kernel=kernel)
+    inner = (slice(8, -8), slice(8, -8))  # the sinc reaches 4 px: outside the image counts as 0
+    truth = image(rows + shift_r, cols + shift_c)
+    error = (out - truth)[inner]
+    assert float(np.abs(error).max()) < tolerance
+    # the shift that best explains the error (least squares on the image gradient) is nil
+    g_r, g_c = (g[inner] for g in np.gradient(truth.astype(np.float64)))
+    shift_error = np.linalg.lstsq(np.stack([g_r.ravel(), g_c.ravel()], axis=1), error.ravel(), rcond=None)[0]
+    assert np.abs(shift_error).max() < 3e-3  # Keys with a = -0.75 would give 0.04 px here
+
+
+def test_resample_kernel_is_checked():
+    with pytest.raises(InputError, match="kernel"):
+        resample(ArraySource(np.ones((8, 8), np.float32)), np.zeros((8, 8), np.float32), np.zeros((8, 8), np.float32),
+                 Block(0, 8, 0, 8), kernel="lanczos")
 
 
 def test_blockwise_coarse_prior_finds_large_motion():

@@ -98,3 +98,13 @@ def test_no_window_is_wider_than_the_chip_the_tracker_chose():
     # 64 px chips: windows up to 7 x 7 (56 px), so the pure noise averages further
     wide = adaptive_smooth(noisy, sigma, np.full(noisy.shape, 64.0), 8)
     assert np.std(wide[5:-5, 5:-5]) < np.std(three[5:-5, 5:-5])
+
+
+def test_components_smoothed_together_equal_each_alone():
+    rng = np.random.default_rng(5)
+    _, dx, sigma, chip = _noisy_step(rng)
+    dy = -0.5 * dx + rng.normal(0.0, 0.05, dx.shape)  # the same gaps (NaN propagates)
+    both = adaptive_smooth(np.stack([dx, dy]), sigma, chip, 8)
+    assert both.shape == (2,) + dx.shape
+    np.testing.assert_array_equal(both[0], adaptive_smooth(dx, sigma, chip, 8))
+    np.testing.assert_array_equal(both[1], adaptive_smooth(dy, sigma, chip, 8))

@@ -38,9 +38,21 @@ from sarflow.errors import InputError, SarflowError
 from sarflow.scene.blocks import Block
 
 __all__ = ["CoarsePriorConfig", "PriorGrid", "coarse_prior_grid", "coarse_track_config", "gap_spread", "warp_window",
-           "resample", "combined_sigma", "KEYS_A", "GAP_WINDOWS", "GAP_MIN_POINTS"]
+           "resample", "combined_sigma", "RESAMPLE_KERNEL", "KEYS_A", "GAP_WINDOWS", "GAP_MIN_POINTS"]
 
-#: Parameter of the Keys cubic convolution kernel used to resample the secondary (third-order accurate).
+#: Kernel that resamples the secondary onto the reference (`resample`): ``"sinc"``, the tracker's
+#: Kaiser-windowed sinc (`sarflow.tracking.subpixel`, 8 x 8 taps), or ``"keys"``, Keys cubic
+#: convolution with parameter `KEYS_A` (4 x 4 taps, about 3 times faster). Speckle amplitude has
+#: power up to the sampling limit, where a short kernel's phase error moves the content: tracking
+#: the reference against a secondary resampled by a 0.23 px shift read the rest of a 0.25 px
+#: shift 0.038 px too large with Keys (``a = -0.5``) and within 0.002 px with the windowed sinc
+#: (``python benchmarks/bench_resample_bias.py --kernel sinc,keys``). Keys with ``a = -0.75``
+#: reads speckle right only by cancelling errors: it moves smooth content (a linear ramp) by up to
+#: 0.047 px.
+RESAMPLE_KERNEL = "sinc"
+
+#: Parameter of the Keys cubic convolution kernel (``kernel="keys"``; -0.5 reproduces linear and
+#: quadratic content exactly).
 KEYS_A = -0.5
 
 #: Windows (grid points a side) searched, in turn, for at least `GAP_MIN_POINTS` tracker estimates
@@ -329,7 +341,7 @@ def coarse_prior_grid(reference, secondary, *, config: CoarsePriorConfig = Coars
             progress(n, len(blocks))
     spreads = [gap_spread(band) for band in (gdx, gdy)]
     if config.smoothing == "adaptive":
-        gdx, gdy = (adaptive_smooth(band, gsigma, gchip, step) for band in (gdx, gdy))
+        gdx, gdy = adaptive_smooth(np.stack([gdx, gdy]), gsigma, gchip, step)
     fields = []
     for band in (gdx, gdy, gsigma):
         band = fill_nearest(band)
@@ -387,10 +399,10 @@ def _keys_weights(t: np.ndarray) -> list[np.ndarray]:
             ((a * v - 5 * a) * v + 8 * a) * v - 4 * a]
 
 
-def warp_window(secondary, prior: PriorGrid, block: Block, *, strip_rows: int = 128) -> np.ndarray:
+def warp_window(secondary, prior: PriorGrid, block: Block, *, strip_rows: int = 64) -> np.ndarray:
     """The secondary resampled onto the reference grid by the prior, over one window.
 
-    ``out(r, c) = sec(r + p_dy(r, c), c + p_dx(r, c))`` by Keys cubic convolution (a = -0.5).
+    ``out(r, c) = sec(r + p_dy(r, c), c + p_dx(r, c))`` with the `RESAMPLE_KERNEL` (`resample`).
     Pixels whose four nearest secondary pixels are not all valid (nodata, outside the image) are
     NaN; nodata among the outer taps counts as 0. Amplitudes stay >= 0.
 
@@ -412,20 +424,49 @@ def warp_window(secondary, prior: PriorGrid, block: Block, *, strip_rows: int = 
     return resample(secondary, pdx, pdy, block, strip_rows=strip_rows)
 
 
+def _taps(kernel: str) -> tuple[int, int]:
+    """First and last tap, relative to the integer part of the position, of a resampling kernel."""
+    if kernel == "sinc":
+        return -3, 4
+    if kernel == "keys":
+        return -1, 2
+    raise InputError(f"unknown resampling kernel {kernel!r}; use 'sinc' or 'keys'")
+
+
+def _weights(t: np.ndarray, kernel: str) -> np.ndarray:
+    """Weights of the taps `_taps` for fractions ``t`` in [0, 1): shape ``t.shape + (taps,)``."""
+    if kernel == "keys":
+        return np.stack(_keys_weights(t), axis=-1)
+    from sarflow.tracking.subpixel import kernel_weights
+
+    # taps -4 .. 4 around the integer part; the one at -4 is 4 + t >= 4 px away, outside the kernel
+    w = kernel_weights(t.ravel(), 4, "sinc")[:, 1:]
+    return w.reshape(t.shape + (w.shape[-1],))
+
+
 def resample(secondary, prior_dx: np.ndarray, prior_dy: np.ndarray, block: Block, *,
-             strip_rows: int = 128) -> np.ndarray:
-    """`warp_window` for a prior given at every pixel of ``block`` (arrays of the block's shape)."""
+             strip_rows: int = 64, kernel: str | None = None) -> np.ndarray:
+    """`warp_window` for a prior given at every pixel of ``block`` (arrays of the block's shape).
+
+    ``kernel`` is ``"sinc"`` or ``"keys"`` (default `RESAMPLE_KERNEL`); positions are exact (the
+    sinc's weights come from a table at 1/2048 px).
+    """
+    kernel = RESAMPLE_KERNEL if kernel is None else kernel
+    first, last = _taps(kernel)
     if prior_dx.shape != block.shape or prior_dy.shape != block.shape:
         raise InputError(f"the prior {prior_dx.shape} must cover the window {block.shape}")
     if prior_dx.size == 0:
         return np.zeros(block.shape, dtype=np.float32)
-    lo_r = block.row0 + int(np.floor(np.min(prior_dy))) - 1
-    hi_r = block.row1 + int(np.floor(np.max(prior_dy))) + 3
-    lo_c = block.col0 + int(np.floor(np.min(prior_dx))) - 1
-    hi_c = block.col1 + int(np.floor(np.max(prior_dx))) + 3
+    lo_r = block.row0 + int(np.floor(np.min(prior_dy))) + first
+    hi_r = block.row1 + int(np.floor(np.max(prior_dy))) + last + 1
+    lo_c = block.col0 + int(np.floor(np.min(prior_dx))) + first
+    hi_c = block.col1 + int(np.floor(np.max(prior_dx))) + last + 1
     source = secondary.read(lo_r, hi_r, lo_c, hi_c)
     valid = np.isfinite(source)
-    filled = np.where(valid, source, 0.0).astype(np.float32)
+    flat = np.where(valid, source, 0.0).astype(np.float32).ravel()
+    # pixels whose four nearest secondary pixels are all valid
+    support4 = (valid[:-1, :-1] & valid[:-1, 1:] & valid[1:, :-1] & valid[1:, 1:]).ravel()
+    width = hi_c - lo_c
     out = np.empty(block.shape, dtype=np.float32)
     cols = np.arange(block.col0, block.col1, dtype=np.float64)[None, :]
     for s in range(0, block.shape[0], strip_rows):
@@ -434,16 +475,18 @@ def resample(secondary, prior_dx: np.ndarray, prior_dy: np.ndarray, block: Block
         pr = rows + prior_dy[s:e].astype(np.float64)
         pc = cols + prior_dx[s:e].astype(np.float64)
         fr, fc = np.floor(pr), np.floor(pc)
-        wr, wc = _keys_weights(pr - fr), _keys_weights(pc - fc)
+        wr = _weights(pr - fr, kernel).astype(np.float32)
+        wc = _weights(pc - fc, kernel).astype(np.float32)
         ir = fr.astype(np.intp) - lo_r
         ic = fc.astype(np.intp) - lo_c
-        acc = np.zeros(pr.shape, dtype=np.float64)
-        for m in range(4):
-            row = ir + (m - 1)
-            part = np.zeros(pr.shape, dtype=np.float64)
-            for n in range(4):
-                part += wc[n] * filled[row, ic + (n - 1)]
-            acc += wr[m] * part
-        support = valid[ir, ic] & valid[ir, ic + 1] & valid[ir + 1, ic] & valid[ir + 1, ic + 1]
+        base = ir * width + ic
+        acc = np.zeros(pr.shape, dtype=np.float32)
+        for m in range(last - first + 1):
+            row = base + (m + first) * width
+            part = np.zeros(pr.shape, dtype=np.float32)
+            for n in range(last - first + 1):
+                part += wc[..., n] * flat.take(row + (n + first))
+            acc += wr[..., m] * part
+        support = support4.take(ir * (width - 1) + ic)
         out[s:e] = np.where(support, np.maximum(acc, 0.0), np.nan)
     return out

@@ -91,8 +91,10 @@ def adaptive_smooth(f: np.ndarray, sigma: np.ndarray, chip: np.ndarray, step: in
 
     Parameters
     ----------
-    f : ndarray, shape (h, w)
-        One offset component, NaN where there is no estimate.
+    f : ndarray, shape (h, w) or (k, h, w)
+        One offset component, or k components of the same estimates (a point counts as measured
+        where all are finite; the window weights are then computed once for all), NaN where there
+        is no estimate.
     sigma : ndarray, shape (h, w)
         Its 1-sigma error estimate (the tracker's ``sigma_px``), pixels.
     chip : ndarray, shape (h, w)
@@ -106,27 +108,29 @@ def adaptive_smooth(f: np.ndarray, sigma: np.ndarray, chip: np.ndarray, step: in
 
     Returns
     -------
-    ndarray, shape (h, w), float32
+    ndarray, the shape of ``f``, float32
         The smoothed field; NaN where no window holds an estimate. Points without an estimate of
         their own get the mean of their smallest window that holds one.
     """
-    measured = np.isfinite(f) & np.isfinite(sigma) & (sigma > 0)
+    f = np.asarray(f)
+    stack = f if f.ndim == 3 else f[None]
+    measured = np.isfinite(stack).all(axis=0) & np.isfinite(sigma) & (sigma > 0)
     weight = np.where(measured, 1.0 / np.maximum(np.where(measured, sigma, 1.0), 1e-3) ** 2, 0.0)
-    values = np.where(measured, f, 0.0)
+    values = np.where(measured, stack, 0.0)
     chip = np.where(np.isfinite(chip) & (chip > 0), chip, np.nan)
     typical = float(np.nanmedian(chip)) if np.isfinite(chip).any() else float(step)
     chip = np.where(np.isfinite(chip), chip, typical)
-    lo = np.full(f.shape, -np.inf)
-    hi = np.full(f.shape, np.inf)
-    out = np.where(measured, f, np.nan)
-    alive = np.ones(f.shape, bool)
+    lo = np.full(stack.shape, -np.inf)
+    hi = np.full(stack.shape, np.inf)
+    out = np.where(measured, stack, np.nan)
+    alive = np.ones(stack.shape, bool)
     for half in windows:
         side = 2 * half + 1
         count = window_sum(measured, side)
         total = window_sum(weight, side)
         has = count > 0
         with np.errstate(invalid="ignore", divide="ignore"):
-            mean = window_sum(values * weight, side) / total
+            mean = np.stack([window_sum(v * weight, side) for v in values]) / total
             independent = np.clip((side * step / chip) ** 2, 1.0, np.maximum(count, 1.0))
             error = np.sqrt(count / total) / np.sqrt(independent)  # RMS sigma of the window / sqrt(n)
         lo = np.where(has, np.maximum(lo, mean - gamma * error), lo)
@@ -136,7 +140,7 @@ def adaptive_smooth(f: np.ndarray, sigma: np.ndarray, chip: np.ndarray, step: in
         # of its own takes its smallest window holding one)
         alive &= (side * step <= chip) | (~measured & (half == windows[0]))
         out = np.where(alive & has, mean, out)  # windows grow: a point without estimates waits for one
-    return out.astype(np.float32)
+    return out.astype(np.float32).reshape(f.shape)
 
 
 def neighbourhood_min_max(f: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -126,7 +126,8 @@ def _card(name: str, state: dict, extra_metrics: dict | None, size_bytes: int, s
 
 def _prior_description(patch_size: int) -> str:
     """The residual route's prior settings, as scenes and as the training patches get them."""
-    from sarflow.scene.coarse import coarse_track_config
+    from sarflow.scene.coarse import RESAMPLE_KERNEL, coarse_track_config
+    from sarflow.tracking.subpixel import BALANCE_SPAN, KAISER_BETA
     from sarflow.training.synthetic import prior_config
 
     config = prior_config()
@@ -138,8 +139,11 @@ def _prior_description(patch_size: int) -> str:
     smallest = next(side for side in range(config.chip_size, 1 << 16, 8) if chips(side) == full)
     smoothing = ", adaptively smoothed (`sarflow.tracking.gridops.adaptive_smooth`)" \
         if config.smoothing == "adaptive" else ""
+    kernel = {"sinc": "a Kaiser-windowed sinc, 8 x 8 taps", "keys": "Keys cubic convolution"}[RESAMPLE_KERNEL]
     return (f"grid step {config.step}, chips {full} px in scenes of {smallest} px or more a side (the "
-            f"{patch_size} px training patches: {chips(patch_size)} px){smoothing}")
+            f"{patch_size} px training patches: {chips(patch_size)} px), sub-pixel window beta {KAISER_BETA:g}, "
+            f"span {BALANCE_SPAN:g} px{smoothing}; the secondary resampled by it with {kernel} "
+            f"(`sarflow.scene.coarse.resample`)")
 
 
 def _heldout_table(metrics: dict) -> list[str]:
