@@ -6,7 +6,7 @@ import torch
 
 from sarflow.errors import InputError
 from sarflow.models import load_model
-from sarflow.training.export import export_model
+from sarflow.training.export import OUTPUT_BIAS, export_model
 from sarflow.training.loop import TrainConfig, batch_seeds, train
 from sarflow.training.synthetic import SyntheticRecipe, make_sample
 
@@ -119,9 +119,31 @@ def test_export_and_load_round_trip(run, tmp_path):
     out = model(x, x)
     assert out.offsets.shape == (1, 2, 32, 32)
     original = torch.load(folder / "best.pt", weights_only=False)["model_state"]
+    # Export measured the network's constant output and took it from the last head's bias.
+    constant = torch.load(weights, weights_only=True)["constant_offset"]
+    assert constant["removed"] and "Constant output: dx" in card
     for key, value in model.state_dict().items():
         if value.is_floating_point():
-            np.testing.assert_allclose(value.numpy(), original[key].float().numpy(), rtol=2e-3, atol=2e-3)
+            expected = original[key].float()
+            if key == OUTPUT_BIAS:
+                expected = expected - torch.tensor([constant["dx"], constant["dy"]])
+            np.testing.assert_allclose(value.numpy(), expected.numpy(), rtol=2e-3, atol=2e-3)
+
+
+def test_constant_offset_is_what_ignores_orientation():
+    """A constant added to a network's output is measured from flipped pairs alone, without truth."""
+    from sarflow.nn import build_model
+    from sarflow.training.loop import constant_offset, validation_set
+
+    torch.manual_seed(0)
+    model = build_model("ccressiamnet", base_channels=8, depth=2)
+    data = validation_set(SyntheticRecipe(patch_size=32), 4)
+    before = constant_offset(model, data)
+    with torch.no_grad():
+        model.decoder.heads[0].bias += torch.tensor([0.3, -0.2])
+    after = constant_offset(model, data)
+    assert after[0] - before[0] == pytest.approx(0.3, abs=1e-4)
+    assert after[1] - before[1] == pytest.approx(-0.2, abs=1e-4)
 
 
 def test_network_fits_a_batch_of_shifts_far_below_the_zero_guess():

@@ -92,6 +92,13 @@ def _card(name: str, state: dict, extra_metrics: dict | None, size_bytes: int, s
             lines.append(f"- Uncertainty: the predicted sigma is multiplied by {best['sigma_scale']:.4f}, fitted at "
                          f"export so that 68.27 % of the errors on the validation pairs ({side} px) lie within one "
                          "sigma.")
+    constant = state.get("constant_offset")
+    if constant:
+        what = (f"removed from the last offset head's bias (`{OUTPUT_BIAS}`)" if constant["removed"]
+                else "not removed (this network has no final offset bias to take it from)")
+        lines.append(f"- Constant output: dx {constant['dx']:+.4f} px, dy {constant['dy']:+.4f} px, measured at export "
+                     f"by flipping {constant['pairs']} validation pairs (offsets must turn with the images, so it "
+                     f"should be zero; `sarflow.training.loop.constant_offset`); {what}.")
     measured = state.get("overlap_measurement")
     if measured:
         errors = ", ".join(f"{k} px: {v:.4f}" for k, v in measured["errors_px"].items())
@@ -202,6 +209,35 @@ def _calibration(state: dict) -> tuple[float, float]:
     return sigma_scale(model, data, precision=config.precision), 0.0
 
 
+#: Parameter that ends a network's offsets (`sarflow.nn.refine_decoder.CoarseToFineDecoder`: the
+#: full-resolution head's bias, added last), so a constant subtracted there leaves the output by it.
+OUTPUT_BIAS = "decoder.heads.0.bias"
+
+
+def _remove_constant_offset(state: dict) -> dict | None:
+    """Measure the network's constant output (`sarflow.training.loop.constant_offset`) on its run's
+    validation pairs and, for a network whose offsets end with a head bias (`OUTPUT_BIAS`), remove
+    it from that bias in ``state["model_state"]``. Returns the measurement (None: not measured)."""
+    from sarflow.nn import model_from_config
+    from sarflow.training.loop import TrainConfig, constant_offset, validation_set
+
+    if "recipe" not in state["train_config"]:
+        return None
+    config = TrainConfig.from_dict(state["train_config"])
+    if config.dataset:
+        return None
+    model = model_from_config(state["model_config"])
+    model.load_state_dict(state["model_state"])
+    data = validation_set(config.recipe, min(16, config.validation_size), prior=config.prior)
+    c_dx, c_dy = constant_offset(model, data)
+    bias = state["model_state"].get(OUTPUT_BIAS)
+    removed = bias is not None and tuple(bias.shape) == (2,)
+    if removed:
+        state["model_state"] = {**state["model_state"],
+                                OUTPUT_BIAS: bias - bias.new_tensor([c_dx, c_dy])}
+    return {"dx": c_dx, "dy": c_dy, "removed": removed, "pairs": int(data["reference"].shape[0])}
+
+
 def _init_origin(path) -> dict | None:
     """Command, step and wall time of the checkpoint a run started from (``--init-from``), if it is still there."""
     from sarflow.models import load_data_file
@@ -284,6 +320,7 @@ def export_model(checkpoint: str | Path, output: str | Path, *, extra_metrics: d
     if missing or not isinstance(state["model_state"], dict) or not all(
             isinstance(v, torch.Tensor) for v in state["model_state"].values()):
         raise InputError(f"{checkpoint}: incomplete training checkpoint (missing {', '.join(missing) or 'weights'})")
+    state["constant_offset"] = _remove_constant_offset(state) if calibrate else None
     weights = {k: v.half() if v.is_floating_point() else v for k, v in state["model_state"].items()}
     state["parameters"] = int(sum(v.numel() for k, v in state["model_state"].items()
                                   if v.is_floating_point() and "running" not in k and "num_batches" not in k))
@@ -306,6 +343,7 @@ def export_model(checkpoint: str | Path, output: str | Path, *, extra_metrics: d
         "prior_sigma_scale": prior_scale,
         "tile_overlap": tile_overlap,
         "overlap_measurement": state["overlap_measurement"],
+        "constant_offset": state["constant_offset"],
         "sarflow_version": __version__,
     })
     with atomic_path(output) as tmp:

@@ -26,7 +26,8 @@ from sarflow.training.augment import augment_batch
 from sarflow.training.synthetic import SEED_RANGES, SyntheticRecipe, make_sample, with_prior
 
 __all__ = ["TrainConfig", "TrainResult", "train", "select_device", "batch_seeds", "validation_set", "evaluate_model",
-           "to_tensors", "forward_pair", "sigma_scale", "prior_sigma_scales", "fit_sigma_mix", "COVERAGE"]
+           "to_tensors", "forward_pair", "sigma_scale", "prior_sigma_scales", "fit_sigma_mix", "COVERAGE",
+           "constant_offset"]
 
 
 @dataclass(frozen=True)
@@ -306,6 +307,39 @@ def sigma_scale(model, data: dict, *, device=None, precision: str = "bf16", batc
     if values.numel() == 0:
         return 1.0
     return float(torch.quantile(values[:1_000_000].double(), COVERAGE))
+
+
+@torch.no_grad()
+def constant_offset(model, data: dict, *, device=None, batch_size: int = 8) -> tuple[float, float]:
+    """The part of a network's output that ignores orientation, ``(c_dx, c_dy)`` pixels, in float32.
+
+    Offsets turn with the images: flipping the columns of both inputs must negate ``dx`` and
+    mirror it, flipping the rows must do so to ``dy``. A network that adds a constant ``c`` (a
+    bias that training's symmetric augmentation leaves to wander, since Adam moves every parameter
+    by about its learning rate whatever the gradient's size) breaks that:
+    ``f_dx(x) + flip(f_dx(flip(x))) = 2 c_dx`` wherever it is, so ``c`` is measured from the
+    pairs alone, without their truth. Averaged over the valid pixels of ``data``.
+    """
+    device = device or next(model.parameters()).device
+    was_training = model.training
+    model.eval()
+    sums, count = torch.zeros(2, dtype=torch.float64), 0.0
+    try:
+        for i in range(0, data["reference"].shape[0], batch_size):
+            batch = {k: v[i:i + batch_size] for k, v in data.items()}
+            ref, sec, _, mask = to_tensors(batch, device, channels_last=False)
+            direct = model(ref, sec).offsets.float()
+            cols = model(ref.flip(-1), sec.flip(-1)).offsets.float().flip(-1)
+            rows = model(ref.flip(-2), sec.flip(-2)).offsets.float().flip(-2)
+            valid = mask.float()  # the flipped runs' outputs are flipped back onto the same pixels
+            sums[0] += float(((direct[:, 0:1] + cols[:, 0:1]) * valid).sum()) / 2
+            sums[1] += float(((direct[:, 1:2] + rows[:, 1:2]) * valid).sum()) / 2
+            count += float(valid.sum())
+    finally:
+        model.train(was_training)
+    if count == 0:
+        return 0.0, 0.0
+    return float(sums[0] / count), float(sums[1] / count)
 
 
 @torch.no_grad()
