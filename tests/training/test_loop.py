@@ -6,7 +6,7 @@ import torch
 
 from sarflow.errors import InputError
 from sarflow.models import load_model
-from sarflow.training.export import OUTPUT_BIAS, export_model
+from sarflow.training.export import export_model
 from sarflow.training.loop import TrainConfig, batch_seeds, train
 from sarflow.training.synthetic import SyntheticRecipe, make_sample
 
@@ -125,9 +125,20 @@ def test_export_and_load_round_trip(run, tmp_path):
     for key, value in model.state_dict().items():
         if value.is_floating_point():
             expected = original[key].float()
-            if key == OUTPUT_BIAS:
+            if key == constant["parameter"]:
                 expected = expected - torch.tensor([constant["dx"], constant["dy"]])
             np.testing.assert_allclose(value.numpy(), expected.numpy(), rtol=2e-3, atol=2e-3)
+
+
+@pytest.mark.parametrize("name, parameter", [("ccressiamnet", "decoder.heads.0.bias"),
+                                             ("unet", "decoder.offset_head.bias")])
+def test_export_takes_the_constant_from_the_last_head(tmp_path, name, parameter):
+    config = TrainConfig(**{**TINY.__dict__, "model": name, "steps": 1, "eval_every": 1})
+    train(config, tmp_path / "run", resume=False)
+    weights = export_model(tmp_path / "run" / "best.pt", tmp_path / "w.pt", calibrate=True, measure_overlap=False)
+    constant = torch.load(weights, weights_only=True)["constant_offset"]
+    assert constant["removed"] and constant["parameter"] == parameter
+    assert f"`{parameter}`" in weights.with_suffix(".md").read_text()
 
 
 def test_constant_offset_is_what_ignores_orientation():

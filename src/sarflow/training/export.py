@@ -94,7 +94,7 @@ def _card(name: str, state: dict, extra_metrics: dict | None, size_bytes: int, s
                          "sigma.")
     constant = state.get("constant_offset")
     if constant:
-        what = (f"removed from the last offset head's bias (`{OUTPUT_BIAS}`)" if constant["removed"]
+        what = (f"removed from the last offset head's bias (`{constant['parameter']}`)" if constant["removed"]
                 else "not removed (this network has no final offset bias to take it from)")
         lines.append(f"- Constant output: dx {constant['dx']:+.4f} px, dy {constant['dy']:+.4f} px, measured at export "
                      f"by flipping {constant['pairs']} validation pairs (offsets must turn with the images, so it "
@@ -209,14 +209,15 @@ def _calibration(state: dict) -> tuple[float, float]:
     return sigma_scale(model, data, precision=config.precision), 0.0
 
 
-#: Parameter that ends a network's offsets (`sarflow.nn.refine_decoder.CoarseToFineDecoder`: the
-#: full-resolution head's bias, added last), so a constant subtracted there leaves the output by it.
-OUTPUT_BIAS = "decoder.heads.0.bias"
+#: Parameters that end a network's offsets, so a constant subtracted there leaves the output by it:
+#: the full-resolution head's bias of `sarflow.nn.refine_decoder.CoarseToFineDecoder` (CC-ResSiamNet,
+#: added last) and the offset head's of `sarflow.nn.unet_parts.UNetDecoder` (the comparison networks).
+OUTPUT_BIASES = ("decoder.heads.0.bias", "decoder.offset_head.bias")
 
 
 def _remove_constant_offset(state: dict) -> dict | None:
     """Measure the network's constant output (`sarflow.training.loop.constant_offset`) on its run's
-    validation pairs and, for a network whose offsets end with a head bias (`OUTPUT_BIAS`), remove
+    validation pairs and, for a network whose offsets end with a head bias (`OUTPUT_BIASES`), remove
     it from that bias in ``state["model_state"]``. Returns the measurement (None: not measured)."""
     from sarflow.nn import model_from_config
     from sarflow.training.loop import TrainConfig, constant_offset, validation_set
@@ -230,12 +231,12 @@ def _remove_constant_offset(state: dict) -> dict | None:
     model.load_state_dict(state["model_state"])
     data = validation_set(config.recipe, min(16, config.validation_size), prior=config.prior)
     c_dx, c_dy = constant_offset(model, data)
-    bias = state["model_state"].get(OUTPUT_BIAS)
-    removed = bias is not None and tuple(bias.shape) == (2,)
-    if removed:
-        state["model_state"] = {**state["model_state"],
-                                OUTPUT_BIAS: bias - bias.new_tensor([c_dx, c_dy])}
-    return {"dx": c_dx, "dy": c_dy, "removed": removed, "pairs": int(data["reference"].shape[0])}
+    name = next((k for k in OUTPUT_BIASES if tuple(getattr(state["model_state"].get(k), "shape", ())) == (2,)), None)
+    if name is not None:
+        bias = state["model_state"][name]
+        state["model_state"] = {**state["model_state"], name: bias - bias.new_tensor([c_dx, c_dy])}
+    return {"dx": c_dx, "dy": c_dy, "removed": name is not None, "parameter": name,
+            "pairs": int(data["reference"].shape[0])}
 
 
 def _init_origin(path) -> dict | None:
