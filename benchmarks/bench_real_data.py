@@ -1,0 +1,98 @@
+"""The tracker on the real pairs of ``../shared/data`` (the figures `tests/tracking/test_real_data.py` bounds).
+
+    python benchmarks/bench_real_data.py                  # shipped sub-pixel window
+    python benchmarks/bench_real_data.py --beta 3,6       # compare windows (`KAISER_BETA`)
+    python benchmarks/bench_real_data.py --data /path/to/shared/data
+
+* Envisat SLC amplitude against the same image resampled by a known warp (step 8, radius 6, with
+  and without ``preprocess="lowpass"``): RMSE of the vector error and coverage.
+* Sentinel-1 pair over Amsterdam with no motion (chips 32, 64, step 8, radius 4): median |offset|.
+* Yahtse glacier, Landsat 8 (default chips, step 16, radius 24) against the CARST reference grid:
+  median |offset| on stable ground, and per mask (glacier, fast tongue) the median difference,
+  the share over 2 px and the coverage.
+
+See ``../shared/data/README.md`` for the data.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from sarflow.io import read_raster
+from sarflow.tracking import TrackConfig, subpixel, track_offsets
+
+
+def _s1_amplitude(folder: Path, date: str) -> np.ndarray:
+    """Amplitude of one uncompressed zarr v2 chunk pair (big-endian float32, 84 x 338)."""
+    i = np.fromfile(folder / f"i_VV_{date}" / "0.0", ">f4").reshape(84, 338)
+    q = np.fromfile(folder / f"q_VV_{date}" / "0.0", ">f4").reshape(84, 338)
+    return np.hypot(i, q).astype(np.float32)
+
+
+def envisat(data: Path) -> None:
+    d = data / "envisat"
+    ref = read_raster(f"{d}/envisat.h5:/science/LSAR/SLC/swaths/frequencyA/HH").data
+    sec = read_raster(d / "warped_envisat.slc.vrt").data
+    true_dx = -np.fromfile(d / "offsets" / "range.off", "<f4").reshape(500, 500)
+    true_dy = -np.fromfile(d / "offsets" / "azimuth.off", "<f4").reshape(500, 500)
+    for preprocess in ("lowpass", "none"):
+        res = track_offsets(ref, sec, config=TrackConfig(step=8, search_radius=6, preprocess=preprocess))
+        ix = np.ix_(res.rows, res.cols)
+        err = np.hypot(res.dx - true_dx[ix], res.dy - true_dy[ix])
+        print(f"  Envisat warp, preprocess {preprocess:<8} RMSE {np.sqrt(np.nanmean(err ** 2)):.3f} px, "
+              f"coverage {np.isfinite(err).mean():.1%}")
+
+
+def sentinel1(data: Path) -> None:
+    d = data / "amsterdam_s1_pair"
+    ref = _s1_amplitude(d / "20230319-coreg.znap", "19Mar2023")
+    sec = _s1_amplitude(d / "20230331-coreg.znap", "31Mar2023")
+    res = track_offsets(ref, sec, config=TrackConfig(step=8, search_radius=4, chip_sizes=(32, 64)))
+    size = np.hypot(res.dx, res.dy)
+    print(f"  Sentinel-1 Amsterdam, no motion: median |offset| {np.nanmedian(size):.3f} px, "
+          f"coverage {np.isfinite(size).mean():.1%}")
+
+
+def yahtse(data: Path) -> None:
+    import rasterio
+
+    d = data / "yahtse_landsat8"
+    ref = read_raster(d / "IMAGES" / "LC80630182016200LGN00_B8_yahtse.TIF")
+    sec = read_raster(d / "IMAGES" / "LC80630182016216LGN00_B8_yahtse.TIF")
+    with rasterio.open(d / "reference_offsets_px.tif") as f:
+        ref_dx, ref_dy = f.read(1), f.read(2)
+    with rasterio.open(d / "masks_grid16.tif") as f:
+        masks = {name: f.read(i + 1).astype(bool) for i, name in enumerate(f.descriptions)}
+    res = track_offsets(ref.data, sec.data, config=TrackConfig(step=16, search_radius=24))
+    stable = masks["stable"] & np.isfinite(res.dx)
+    print(f"  Yahtse, stable ground: median |offset| {np.median(np.hypot(res.dx, res.dy)[stable]):.3f} px")
+    diff = np.hypot(res.dx - ref_dx, res.dy - ref_dy)
+    for name in ("glacier", "fast"):
+        ok = masks[name] & np.isfinite(diff)
+        print(f"  Yahtse, {name:<7} against CARST: median {np.median(diff[ok]):.3f} px, "
+              f"{np.mean(diff[ok] > 2.0):.1%} over 2 px, coverage {ok.sum() / max(masks[name].sum(), 1):.1%}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--data", default=str(Path(__file__).resolve().parents[2] / "shared" / "data"))
+    parser.add_argument("--beta", default=str(subpixel.KAISER_BETA), help="comma-separated KAISER_BETA values")
+    args = parser.parse_args()
+    data = Path(args.data)
+    if not (data / "envisat").is_dir():
+        sys.exit(f"no shared data at {data} (give --data)")
+    for beta in (float(b) for b in args.beta.split(",")):
+        subpixel.KAISER_BETA = beta
+        subpixel._TABLES.clear()
+        print(f"sub-pixel window KAISER_BETA {beta:g}, BALANCE_SPAN {subpixel.BALANCE_SPAN:g}")
+        envisat(data)
+        sentinel1(data)
+        yahtse(data)
+
+
+if __name__ == "__main__":
+    main()
