@@ -42,7 +42,8 @@ __all__ = ["CoarsePriorConfig", "PriorGrid", "coarse_prior_grid", "coarse_track_
 
 #: Kernel that resamples the secondary onto the reference (`resample`): ``"sinc"``, the tracker's
 #: Kaiser-windowed sinc (`sarflow.tracking.subpixel`, 8 x 8 taps), or ``"keys"``, Keys cubic
-#: convolution with parameter `KEYS_A` (4 x 4 taps, about 3 times faster). Speckle amplitude has
+#: convolution with parameter `KEYS_A` (4 x 4 taps, about 5 times faster:
+#: ``benchmarks/bench_prior_parts.py``). Speckle amplitude has
 #: power up to the sampling limit, where a short kernel's phase error moves the content: tracking
 #: the reference against a secondary resampled by a 0.23 px shift read the rest of a 0.25 px
 #: shift 0.038 px too large with Keys (``a = -0.5``) and within 0.002 px with the windowed sinc
@@ -448,8 +449,8 @@ def resample(secondary, prior_dx: np.ndarray, prior_dy: np.ndarray, block: Block
              strip_rows: int = 64, kernel: str | None = None) -> np.ndarray:
     """`warp_window` for a prior given at every pixel of ``block`` (arrays of the block's shape).
 
-    ``kernel`` is ``"sinc"`` or ``"keys"`` (default `RESAMPLE_KERNEL`); positions are exact (the
-    sinc's weights come from a table at 1/2048 px).
+    ``kernel`` is ``"sinc"`` or ``"keys"`` (default `RESAMPLE_KERNEL`). Positions are those of the
+    prior: exact for Keys, to 1/4096 px for the sinc (its weights come from a table at 1/2048 px).
     """
     kernel = RESAMPLE_KERNEL if kernel is None else kernel
     first, last = _taps(kernel)

@@ -315,8 +315,8 @@ def constant_offset(model, data: dict, *, device=None, batch_size: int = 8) -> t
 
     Offsets turn with the images: flipping the columns of both inputs must negate ``dx`` and
     mirror it, flipping the rows must do so to ``dy``. A network that adds a constant ``c`` (a
-    bias that training's symmetric augmentation leaves to wander, since Adam moves every parameter
-    by about its learning rate whatever the gradient's size) breaks that:
+    bias that training's symmetric augmentation leaves free to wander, likely because Adam moves
+    every parameter by about its learning rate whatever the gradient's size) breaks that:
     ``f_dx(x) + flip(f_dx(flip(x))) = 2 c_dx`` wherever it is, so ``c`` is measured from the
     pairs alone, without their truth. Averaged over the valid pixels of ``data``.
     """
