@@ -54,6 +54,20 @@ def test_resample_moves_a_smooth_image_by_the_prior(kernel, tolerance):
     assert np.abs(shift_error).max() < 3e-3  # Keys with a = -0.75 would give 0.04 px here
 
 
+def test_tabulated_sinc_weights_equal_the_kernel_weights():
+    from sarflow.tracking.subpixel import fraction_weights, kernel_weights
+
+    t = np.random.default_rng(3).random((5, 7))
+    t[0, :3] = [0.0, 0.5, 1.0]
+    table = fraction_weights(t, "sinc")
+    assert table.shape == (5, 7, 8) and table.dtype == np.float32
+    direct = kernel_weights(t.ravel(), 4, "sinc")
+    assert np.abs(direct[:, 0]).max() == 0.0  # the tap 4 + t px away lies outside the kernel
+    np.testing.assert_array_equal(table.reshape(-1, 8), direct[:, 1:].astype(np.float32))
+    with pytest.raises(ValueError, match="fractions"):
+        fraction_weights(np.array([1.2]), "sinc")
+
+
 def test_resample_kernel_is_checked():
     with pytest.raises(InputError, match="kernel"):
         resample(ArraySource(np.ones((8, 8), np.float32)), np.zeros((8, 8), np.float32), np.zeros((8, 8), np.float32),
