@@ -137,6 +137,10 @@ def test_prior_grid_keeps_the_trackers_sigma_and_adds_it_to_the_networks():
     np.testing.assert_array_equal(sx, net)
     spread = np.array([0.3], dtype=np.float32)
     assert combined_sigma(np.array([0.0]), np.array([0.2]), spread, 2.0)[0] == pytest.approx(0.5)
+    # a power other than 1 applies to the prior's sigma (in pixels) before its weight
+    assert combined_sigma(np.array([0.0]), np.array([0.04]), None, 2.0, 1.5)[0] == pytest.approx(2.0 * 0.04 ** 1.5)
+    sx, _ = known.sigma_of_network(block, net, net, prior_scale=2.0, prior_power=2.0)
+    assert sx[row, col] == pytest.approx(np.hypot(0.4, 2.0 * 0.09))
 
 
 def test_coarse_prior_carries_the_trackers_error_estimate():

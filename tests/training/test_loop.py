@@ -205,7 +205,8 @@ def test_prior_run_records_the_tracker_baseline(tmp_path):
     assert "validation pairs (384 px)" in card and "chips 32, 64, 128 px" in card
     stored = torch.load(weights, weights_only=True)
     assert stored["prior_sigma_scale"] >= 0 and stored["sigma_scale"] >= 0
-    assert (model.prior_sigma_scale, model.sigma_scale) == (stored["prior_sigma_scale"], stored["sigma_scale"])
+    assert (model.prior_sigma_scale, model.sigma_scale, model.prior_sigma_power) == (
+        stored["prior_sigma_scale"], stored["sigma_scale"], stored["prior_sigma_power"])
     assert ("tracker prior's sigma_px" in card) == (stored["prior_sigma_scale"] > 0)
     sample = make_sample(SyntheticRecipe(patch_size=64), 5)
     reference, secondary = np.nan_to_num(sample.reference, nan=1.0), np.nan_to_num(sample.secondary, nan=1.0)
@@ -226,33 +227,55 @@ def test_sigma_mix_follows_the_sigma_that_tracks_the_errors(informative):
     tracking = 0.5 * level  # follows the errors, at half their size
     blind = rng.uniform(0.05, 0.15, pair.size)  # knows nothing of them
     net, prior = (tracking, blind) if informative == "network" else (blind, tracking)
-    a, b = fit_sigma_mix(errors, net, prior, np.zeros_like(errors), pair)
+    a, b, p = fit_sigma_mix(errors, net, prior, np.zeros_like(errors), pair, powers=(1.0,))
     kept, dropped = (a, b) if informative == "network" else (b, a)
-    assert kept == pytest.approx(2.0, rel=0.05) and dropped < 0.2 * kept
+    assert kept == pytest.approx(2.0, rel=0.05) and dropped < 0.2 * kept and p == 1.0
     sigma = np.hypot(a * net, b * prior)
     assert np.mean(errors <= sigma) == pytest.approx(COVERAGE, abs=0.005)
     # A gap spread is added, not scaled: where it alone covers the errors, less is asked of the rest.
-    a2, b2 = fit_sigma_mix(errors, net, prior, np.full_like(errors, 0.05), pair)
+    a2, b2, _ = fit_sigma_mix(errors, net, prior, np.full_like(errors, 0.05), pair, powers=(1.0,))
     assert np.hypot(a2, b2) < np.hypot(a, b)
-    assert fit_sigma_mix(np.array([]), np.array([]), np.array([]), np.array([]), np.array([], int)) == (1.0, 0.0)
+    assert fit_sigma_mix(np.array([]), np.array([]), np.array([]), np.array([]), np.array([], int)) == (1.0, 0.0, 1.0)
+
+
+@pytest.mark.parametrize("true_power", [1.0, 1.3])
+def test_sigma_fit_finds_how_the_errors_grow_with_the_priors_sigma(true_power):
+    from sarflow.training.loop import COVERAGE, fit_sigma_mix
+
+    rng = np.random.default_rng(4)
+    pair = np.repeat(np.arange(16), 4000)
+    prior = np.repeat(np.geomspace(0.02, 0.4, 16), 4000)  # pixels; one level per pair
+    errors = np.abs(rng.normal(0.0, 0.7 * prior ** true_power))
+    net = rng.uniform(0.05, 0.15, pair.size)  # knows nothing of the errors
+    a, b, p = fit_sigma_mix(errors, net, prior, np.zeros_like(errors), pair)
+    assert a < 0.2 * b and p == pytest.approx(true_power, abs=0.051)
+    sigma = np.hypot(a * net, b * prior ** p)
+    assert np.mean(errors <= sigma) == pytest.approx(COVERAGE, abs=0.005)
+    # every pair close to the target, which a proportional sigma misses when the power is not 1
+    inside = np.bincount(pair, weights=errors <= sigma) / 4000
+    assert np.abs(inside - COVERAGE).max() < 0.03
+    if true_power != 1.0:
+        a1, b1, _ = fit_sigma_mix(errors, net, prior, np.zeros_like(errors), pair, powers=(1.0,))
+        inside1 = np.bincount(pair, weights=errors <= np.hypot(a1 * net, b1 * prior)) / 4000
+        assert np.abs(inside1 - COVERAGE).max() > 0.1
 
 
 @pytest.mark.parametrize("stored, expected", [
-    ({"sigma_scale": 0.4, "prior_sigma_scale": 0.9}, (0.4, 0.9)),
-    ({"sigma_scale": 0.0, "prior_sigma_scale": 0.9}, (0.0, 0.9)),   # the prior's sigma carries it all
-    ({"sigma_scale": 0.0, "prior_sigma_scale": 0.0}, (1.0, 0.0)),   # no usable calibration: none
-    ({"sigma_scale": float("nan"), "prior_sigma_scale": -1.0}, (1.0, 0.0)),
-    ({"sigma_scale": True, "prior_sigma_scale": "0.5"}, (1.0, 0.0)),
-    ({}, (1.0, 0.0)),                                                # weights from before the prior weight
+    ({"sigma_scale": 0.4, "prior_sigma_scale": 0.9, "prior_sigma_power": 1.2}, (0.4, 0.9, 1.2)),
+    ({"sigma_scale": 0.0, "prior_sigma_scale": 0.9}, (0.0, 0.9, 1.0)),   # the prior's sigma carries it all
+    ({"sigma_scale": 0.0, "prior_sigma_scale": 0.0}, (1.0, 0.0, 1.0)),   # no usable calibration: none
+    ({"sigma_scale": float("nan"), "prior_sigma_scale": -1.0, "prior_sigma_power": 0.0}, (1.0, 0.0, 1.0)),
+    ({"sigma_scale": True, "prior_sigma_scale": "0.5", "prior_sigma_power": 9.0}, (1.0, 0.0, 1.0)),
+    ({}, (1.0, 0.0, 1.0)),                                  # weights from before the prior weight and power
 ])
 def test_loaded_weights_take_only_sane_sigma_factors(run, tmp_path, stored, expected):
     _, folder = run
     weights = export_model(folder / "best.pt", tmp_path / "w.pt", calibrate=False, measure_overlap=False)
     state = torch.load(weights, weights_only=True)
-    state.pop("sigma_scale"), state.pop("prior_sigma_scale")
+    state.pop("sigma_scale"), state.pop("prior_sigma_scale"), state.pop("prior_sigma_power")
     torch.save({**state, **stored}, weights)
     from sarflow.models import record_checksum
 
     record_checksum(weights)
     model = load_model(str(weights))
-    assert (model.sigma_scale, model.prior_sigma_scale) == expected
+    assert (model.sigma_scale, model.prior_sigma_scale, model.prior_sigma_power) == expected

@@ -27,7 +27,7 @@ DEFAULT_MODEL = "ccressiamnet"
 CHECKSUMS = "checksums.json"
 #: What `load_model` sets on a network beside its weights (route, sigma calibration, tile overlap);
 #: they travel with it to Dask workers and enter its digest.
-MODEL_ATTRIBUTES = ("prior_input", "sigma_scale", "prior_sigma_scale", "tile_overlap")
+MODEL_ATTRIBUTES = ("prior_input", "sigma_scale", "prior_sigma_scale", "prior_sigma_power", "tile_overlap")
 _HERE = Path(__file__).resolve().parent
 _FORMAT = "sarflow-weights-1"
 
@@ -195,6 +195,9 @@ def load_model(name: str = DEFAULT_MODEL, *, device: str = "cpu"):
     # kept only beside a prior weight, which then carries the whole uncertainty).
     prior_scale = state.get("prior_sigma_scale", 0.0)
     model.prior_sigma_scale = float(prior_scale) if _number(prior_scale) and prior_scale > 0 else 0.0
+    # ... raised to this power (weights from before the power: 1, i.e. proportional).
+    power = state.get("prior_sigma_power", 1.0)
+    model.prior_sigma_power = float(power) if _number(power) and 0 < power <= MAX_PRIOR_SIGMA_POWER else 1.0
     scale = state.get("sigma_scale", 1.0)
     usable = _number(scale) and (scale > 0 or (scale == 0 and model.prior_sigma_scale > 0))
     model.sigma_scale = float(scale) if usable else 1.0
@@ -204,6 +207,11 @@ def load_model(name: str = DEFAULT_MODEL, *, device: str = "cpu"):
     model.tile_overlap = int(overlap) if isinstance(overlap, int) and not isinstance(overlap, bool) and overlap >= 0 \
         else None
     return model.to(device).eval()
+
+
+#: Largest power of the prior's sigma a weights file may carry (`sarflow.training.loop.SIGMA_POWERS`
+#: searches 0.8-1.6); anything else is ignored as corrupt.
+MAX_PRIOR_SIGMA_POWER = 4.0
 
 
 def _number(value) -> bool:

@@ -23,8 +23,8 @@ guessed prior say so, instead of carrying the network's sigma for the small resi
 The prior also keeps the tracker's own error estimate (``sigma_px`` of `sarflow.tracking`: the
 chip's noise and the deformation inside it), gap-filled and median-filtered like the field. A
 network that barely moves its prior inherits the prior's error, which its own sigma (learnt on the
-small residual) does not see; scene inference therefore combines the two with factors fitted at
-export (`sarflow.training.export`, ``prior_sigma_scale``).
+small residual) does not see; scene inference therefore combines the two with a factor and a power
+fitted at export (`sarflow.training.export`, ``prior_sigma_scale`` and ``prior_sigma_power``).
 """
 
 from __future__ import annotations
@@ -189,12 +189,12 @@ class PriorGrid:
         return self._grid_window((self.sigma,), block, strip_rows)[0]
 
     def sigma_of_network(self, block: Block, sigma_dx: np.ndarray, sigma_dy: np.ndarray,
-                         prior_scale: float) -> tuple[np.ndarray, np.ndarray]:
+                         prior_scale: float, prior_power: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
         """A residual network's sigma over ``block`` with the prior's own uncertainty added (`combined_sigma`)."""
         prior_sigma = self.sigma_window(block) if prior_scale > 0 else None
         spread_dx, spread_dy = self.spread_window(block) if self.has_gaps else (None, None)
-        return (combined_sigma(sigma_dx, prior_sigma, spread_dx, prior_scale),
-                combined_sigma(sigma_dy, prior_sigma, spread_dy, prior_scale))
+        return (combined_sigma(sigma_dx, prior_sigma, spread_dx, prior_scale, prior_power),
+                combined_sigma(sigma_dy, prior_sigma, spread_dy, prior_scale, prior_power))
 
     def window(self, block: Block, *, strip_rows: int = 256) -> tuple[np.ndarray, np.ndarray]:
         """The prior at every pixel of ``block`` (float32, block shape; computed in strips of rows)."""
@@ -243,17 +243,18 @@ class PriorGrid:
 
 
 def combined_sigma(network_sigma: np.ndarray, prior_sigma: np.ndarray | None, spread: np.ndarray | None,
-                   prior_scale: float) -> np.ndarray:
-    """1-sigma error of a residual network's offsets: ``sqrt(s_net**2 + (k s_prior)**2 + spread**2)``.
+                   prior_scale: float, prior_power: float = 1.0) -> np.ndarray:
+    """1-sigma error of a residual network's offsets: ``sqrt(s_net**2 + (k s_prior**p)**2 + spread**2)``.
 
     ``network_sigma`` is the network's own (calibrated) sigma of the residual, ``prior_sigma`` the
-    tracker's error estimate of the prior (`PriorGrid.sigma`), weighted by ``prior_scale`` (``k``,
-    fitted at export; 0 leaves it out), and ``spread`` the gap spread of gap-filled points (None:
-    none). Float32.
+    tracker's error estimate of the prior (`PriorGrid.sigma`, pixels), raised to ``prior_power``
+    (``p``) and weighted by ``prior_scale`` (``k``; both fitted at export, 0 leaves it out), and
+    ``spread`` the gap spread of gap-filled points (None: none). Float32.
     """
     total = np.square(network_sigma, dtype=np.float64)
     if prior_sigma is not None and prior_scale > 0:
-        total += np.square(prior_scale * np.asarray(prior_sigma, dtype=np.float64))
+        s = np.maximum(np.asarray(prior_sigma, dtype=np.float64), 0.0)
+        total += np.square(prior_scale * (s if prior_power == 1.0 else s ** prior_power))
     if spread is not None:
         total += np.square(spread, dtype=np.float64)
     return np.sqrt(total).astype(np.float32)

@@ -129,7 +129,8 @@ def compute_block(model, job: BlockJob, index: int, progress: Callable[[int], No
         if "sigma_dx" in out:
             # The prior's own error and, on gap-filled points, its spread (`sarflow.scene.coarse`).
             out["sigma_dx"], out["sigma_dy"] = job.prior.sigma_of_network(
-                block, out["sigma_dx"], out["sigma_dy"], float(getattr(model, "prior_sigma_scale", 0.0)))
+                block, out["sigma_dx"], out["sigma_dy"], float(getattr(model, "prior_sigma_scale", 0.0)),
+                float(getattr(model, "prior_sigma_power", 1.0)))
     empty = np.full(block.shape, np.nan, dtype=np.float32)
     return np.stack([out.get(name, empty) for name in job.bands])
 

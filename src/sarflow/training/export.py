@@ -80,12 +80,14 @@ def _card(name: str, state: dict, extra_metrics: dict | None, size_bytes: int, s
             recipe.get("patch_size")
         if best.get("prior_sigma_scale"):
             a, b = best["sigma_scale"], best["prior_sigma_scale"]
+            p = best.get("prior_sigma_power", 1.0)
+            power = "" if p == 1.0 else f"^{p:g}"
             terms = (f"({a:.4f} x the predicted sigma)^2 + " if a > 0 else "") + \
-                f"({b:.4f} x the tracker prior's sigma_px)^2 + gap spread^2"
-            lines.append(f"- Uncertainty: sigma = sqrt({terms}), fitted at export on the validation pairs ({side} "
-                         "px): 68.27 % of their errors within one sigma, with the mix of the network's and the "
-                         "prior's sigma that strays least from it pair by pair "
-                         "(`sarflow.training.loop.prior_sigma_scales`)"
+                f"({b:.4f} x the tracker prior's sigma_px{power})^2 + gap spread^2"
+            lines.append(f"- Uncertainty: sigma = sqrt({terms}), sigma_px in pixels, fitted at export on the "
+                         f"validation pairs ({side} px): 68.27 % of their errors within one sigma, with the mix of "
+                         "the network's and the prior's sigma, then the power of the prior's, that strays least "
+                         "from it pair by pair (`sarflow.training.loop.prior_sigma_scales`)"
                          + ("; the network's own sigma got no weight: it does not follow the errors from pair "
                             "to pair." if a == 0 else "."))
         else:
@@ -182,19 +184,20 @@ def _heldout_table(metrics: dict) -> list[str]:
 CALIBRATION_SIDE = 384
 
 
-def _calibration(state: dict) -> tuple[float, float]:
-    """Sigma factors ``(sigma_scale, prior_sigma_scale)`` of the checkpoint's network on its own validation
-    pairs (`sarflow.training.loop.sigma_scale`; `prior_sigma_scales` on the residual route)."""
+def _calibration(state: dict) -> tuple[float, float, float]:
+    """Sigma factors ``(sigma_scale, prior_sigma_scale)`` and ``prior_sigma_power`` of the checkpoint's
+    network on its own validation pairs (`sarflow.training.loop.sigma_scale`; `prior_sigma_scales` on
+    the residual route)."""
     from sarflow.nn import model_from_config
     from sarflow.training.loop import TrainConfig, prior_sigma_scales, sigma_scale, validation_set
 
     if "recipe" not in state["train_config"]:
-        return 1.0, 0.0  # not written by `sarflow train`: no record of the data to calibrate on
+        return 1.0, 0.0, 1.0  # not written by `sarflow train`: no record of the data to calibrate on
     config = TrainConfig.from_dict(state["train_config"])
     model = model_from_config(state["model_config"])
     model.load_state_dict(state["model_state"])
     if not getattr(model, "uncertainty", False) or config.dataset:
-        return 1.0, 0.0
+        return 1.0, 0.0, 1.0
     recipe = config.recipe
     if config.prior and recipe.patch_size < CALIBRATION_SIDE:
         # The prior of a scene is stronger than that of a small training patch (its chip set grows
@@ -206,7 +209,7 @@ def _calibration(state: dict) -> tuple[float, float]:
     data = validation_set(recipe, config.validation_size, prior=config.prior)
     if config.prior:
         return prior_sigma_scales(model, data, precision=config.precision)
-    return sigma_scale(model, data, precision=config.precision), 0.0
+    return sigma_scale(model, data, precision=config.precision), 0.0, 1.0
 
 
 #: Parameters that end a network's offsets, so a constant subtracted there leaves the output by it:
@@ -287,9 +290,9 @@ def export_model(checkpoint: str | Path, output: str | Path, *, extra_metrics: d
     calibrate : bool
         Fit the factor that calibrates the network's sigma on the run's validation pairs (stored as
         ``sigma_scale``; `sarflow.models.load_model` applies it), for simulated-data runs; on the
-        residual route also the weight of the tracker prior's own error (``prior_sigma_scale``,
-        `sarflow.training.loop.prior_sigma_scales`). Before that, the network's constant output is
-        measured on 16 validation pairs (`sarflow.training.loop.constant_offset`) and taken from its
+        residual route also the weight of the tracker prior's own error and its power
+        (``prior_sigma_scale``, ``prior_sigma_power``, `sarflow.training.loop.prior_sigma_scales`).
+        Before that, the network's constant output is measured on 16 validation pairs (`sarflow.training.loop.constant_offset`) and taken from its
         last offset head's bias (`OUTPUT_BIASES`); the card states it.
     measure_overlap : bool
         Measure the tile overlap that keeps tiled inference within 0.005 px of one tile
@@ -328,9 +331,10 @@ def export_model(checkpoint: str | Path, output: str | Path, *, extra_metrics: d
     state["parameters"] = int(sum(v.numel() for k, v in state["model_state"].items()
                                   if v.is_floating_point() and "running" not in k and "num_batches" not in k))
     state["init_origin"] = _init_origin(state["train_config"].get("init_from"))
-    scale, prior_scale = _calibration(state) if calibrate else (1.0, 0.0)
+    scale, prior_scale, prior_power = _calibration(state) if calibrate else (1.0, 0.0, 1.0)
     state.setdefault("best", {})
-    state["best"] = {**state["best"], "sigma_scale": scale, "prior_sigma_scale": prior_scale}
+    state["best"] = {**state["best"], "sigma_scale": scale, "prior_sigma_scale": prior_scale,
+                     "prior_sigma_power": prior_power}
     state["overlap_measurement"] = _overlap(state) if measure_overlap else None
     tile_overlap = state["overlap_measurement"]["overlap"] if state["overlap_measurement"] else None
     shipped = _plain({
@@ -344,6 +348,7 @@ def export_model(checkpoint: str | Path, output: str | Path, *, extra_metrics: d
         "wall_seconds": state.get("wall_seconds", 0.0),
         "sigma_scale": scale,
         "prior_sigma_scale": prior_scale,
+        "prior_sigma_power": prior_power,
         "tile_overlap": tile_overlap,
         "overlap_measurement": state["overlap_measurement"],
         "constant_offset": state["constant_offset"],
