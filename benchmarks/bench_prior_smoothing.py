@@ -3,6 +3,7 @@
     python benchmarks/bench_prior_smoothing.py                           # bench_network's five scenes per scenario
     python benchmarks/bench_prior_smoothing.py --first-repeat 20 --repeats 3   # seeds the five do not use
     python benchmarks/bench_prior_smoothing.py --first-repeat 20 --repeats 3 --beta 3   # another sub-pixel window
+    python benchmarks/bench_prior_smoothing.py --first-repeat 20 --repeats 3 --windows 1,2,3,4,5   # larger windows
 
 The scenes are those of `benchmarks/bench_network.py` (384 px, seeds from the 'test' range; repeat
 k draws its k-th set of seeds). For each, the multi-kernel tracker's grid (step 8, radius 8) and the
@@ -26,7 +27,7 @@ from bench_subpixel_bias import set_sinc
 from sarflow.scene.blocks import ArraySource, Block
 from sarflow.scene.coarse import coarse_prior_grid
 from sarflow.simulation.pair import simulate_pair
-from sarflow.tracking import TrackConfig, grid_coordinates, subpixel, track_offsets
+from sarflow.tracking import TrackConfig, gridops, grid_coordinates, subpixel, track_offsets
 from sarflow.training.synthetic import prior_config
 
 
@@ -37,12 +38,18 @@ def main() -> None:
     parser.add_argument("--first-repeat", type=int, default=0, help="seed set of the first scene (0: bench_network's)")
     parser.add_argument("--beta", type=float, default=subpixel.KAISER_BETA, help="the tracker's KAISER_BETA")
     parser.add_argument("--span", type=float, default=subpixel.BALANCE_SPAN, help="the tracker's BALANCE_SPAN")
+    parser.add_argument("--windows", default=",".join(map(str, gridops.ICI_WINDOWS)),
+                        help="the adaptive smoothing's window half-widths, grid points (ICI_WINDOWS)")
+    parser.add_argument("--gamma", type=float, default=gridops.ICI_GAMMA, help="its ICI_GAMMA")
     args = parser.parse_args()
     set_sinc(args.span, args.beta)
+    gridops.ICI_WINDOWS = tuple(int(v) for v in args.windows.split(","))
+    gridops.ICI_GAMMA = args.gamma
 
     methods = ("tracker", "none", "adaptive")
     print(f"{args.repeats} scene(s) per scenario of {args.size} px from repeat {args.first_repeat}; sub-pixel window "
-          f"beta {args.beta:g}, span {args.span:g}; RMSE px on the tracker's points (sharp points in brackets)")
+          f"beta {args.beta:g}, span {args.span:g}; smoothing windows {gridops.ICI_WINDOWS}, gamma {args.gamma:g}; "
+          "RMSE px on the tracker's points (sharp points in brackets)")
     print(f"{'scene':<28} " + " ".join(f"{m:>16}" for m in ("tracker", "prior, median only", "prior, adaptive")))
     for k, (name, *_) in enumerate(scenes(args.size)):
         pooled = {m: [] for m in methods}

@@ -66,7 +66,7 @@ def window_sum(a: np.ndarray, window: int) -> np.ndarray:
 
 
 def adaptive_smooth(f: np.ndarray, sigma: np.ndarray, chip: np.ndarray, step: int, *,
-                    windows: tuple[int, ...] = ICI_WINDOWS, gamma: float = ICI_GAMMA) -> np.ndarray:
+                    windows: tuple[int, ...] | None = None, gamma: float | None = None) -> np.ndarray:
     """Average each grid point over the largest window its neighbourhood allows (intersection of confidence intervals).
 
     The intersection-of-confidence-intervals rule (Goldenshluger & Nemirovski 1997; Katkovnik 1999):
@@ -101,10 +101,11 @@ def adaptive_smooth(f: np.ndarray, sigma: np.ndarray, chip: np.ndarray, step: in
         Chip size of each estimate, pixels (NaN or 0 where none: there the median chip size counts).
     step : int
         Grid spacing, pixels.
-    windows : tuple of int
-        Ascending half-widths, grid points.
-    gamma : float
-        Interval half-width, standard errors (chosen on simulated scenes: see the README).
+    windows : tuple of int, optional
+        Ascending half-widths, grid points (default `ICI_WINDOWS`, read at call time).
+    gamma : float, optional
+        Interval half-width, standard errors (default `ICI_GAMMA`; chosen on simulated scenes: see
+        the README).
 
     Returns
     -------
@@ -112,6 +113,8 @@ def adaptive_smooth(f: np.ndarray, sigma: np.ndarray, chip: np.ndarray, step: in
         The smoothed field; NaN where no window holds an estimate. Points without an estimate of
         their own get the mean of their smallest window that holds one.
     """
+    windows = ICI_WINDOWS if windows is None else tuple(windows)
+    gamma = ICI_GAMMA if gamma is None else gamma
     f = np.asarray(f)
     stack = f if f.ndim == 3 else f[None]
     measured = np.isfinite(stack).all(axis=0) & np.isfinite(sigma) & (sigma > 0)
