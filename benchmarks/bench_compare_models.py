@@ -29,7 +29,15 @@ import torch
 
 from sarflow.models import load_data_file
 from sarflow.nn import MODELS, build_model, conv_flops_per_pixel
-from sarflow.training.loop import TrainConfig, evaluate_model, select_device, train, validation_set
+from sarflow.training.loop import (
+    CONSTANT_PAIRS,
+    TrainConfig,
+    evaluate_model,
+    select_device,
+    train,
+    validation_constant,
+    validation_set,
+)
 from sarflow.training.synthetic import SyntheticRecipe
 from sarflow.tracking import TrackConfig, track_offsets
 
@@ -113,9 +121,14 @@ def main() -> None:
         state = load_data_file(result.best_checkpoint, map_location=device, what="a training checkpoint")
         model = build_model(name, **{k: v for k, v in state["model_config"].items() if k != "name"}).to(device)
         model.load_state_dict(state["model_state"])
+        # scored as export ships it: its constant output, measured on the run's validation pairs, removed
+        constant = validation_constant(model, validation_set(recipe, min(CONSTANT_PAIRS, config.validation_size),
+                                                             prior=args.prior), config)
         pred = predict_set(model, test, device)
+        if constant is not None:
+            pred = pred - np.asarray(constant, dtype=pred.dtype).reshape(1, 2, 1, 1)
         bands = banded_rmse(pred, target, mask, truth)
-        test_metrics = evaluate_model(model, test, device=device)
+        test_metrics = evaluate_model(model, test, device=device, constant=constant)
         history = result.history
         best = min(r["val_rmse"] for r in history)
         converge = next(i + 1 for i, r in enumerate(history) if r["val_rmse"] <= 1.05 * best)

@@ -1,4 +1,5 @@
 import json
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -36,7 +37,7 @@ def test_tiny_training_run_writes_checkpoints_and_curves(run):
 def test_resume_continues_from_the_checkpoint(run, tmp_path):
     _, folder = run
     longer = TrainConfig(**{**TINY.__dict__, "steps": 9})
-    resumed = train(longer, folder, resume=True)
+    resumed = train(longer, folder, resume=True, command="sarflow train -o run")  # as the CLI passes its own
     assert resumed.steps_done == 9
     assert [row["step"] for row in resumed.history] == [3, 6, 9]
 
@@ -155,6 +156,29 @@ def test_constant_offset_is_what_ignores_orientation():
     after = constant_offset(model, data)
     assert after[0] - before[0] == pytest.approx(0.3, abs=1e-4)
     assert after[1] - before[1] == pytest.approx(-0.2, abs=1e-4)
+
+
+def test_validation_judges_the_network_without_its_constant_output():
+    """Checkpoints are chosen on what export ships: the constant output is removed before scoring."""
+    from sarflow.nn import build_model
+    from sarflow.training.loop import evaluate_model, validation_constant, validation_set
+
+    torch.manual_seed(0)
+    model = build_model("ccressiamnet", base_channels=8, depth=2)
+    data = validation_set(SyntheticRecipe(patch_size=32), 4)
+    config = TrainConfig(**TINY.__dict__)
+    plain = evaluate_model(model, data, device=torch.device("cpu"), precision="fp32",
+                           constant=validation_constant(model, data, config))
+    with torch.no_grad():
+        model.decoder.heads[0].bias += torch.tensor([0.3, -0.2])
+    raw = evaluate_model(model, data, device=torch.device("cpu"), precision="fp32")
+    shifted = evaluate_model(model, data, device=torch.device("cpu"), precision="fp32",
+                             constant=validation_constant(model, data, config))
+    assert raw["rmse"] > plain["rmse"] + 0.1  # the constant itself would count as error
+    assert shifted["rmse"] == pytest.approx(plain["rmse"], abs=1e-3)
+    assert shifted["constant_dx"] - plain["constant_dx"] == pytest.approx(0.3, abs=1e-3)
+    # a run on a dataset from disk ships no correction, so it is judged as it is
+    assert validation_constant(model, data, replace(config, dataset="tiles.h5")) is None
 
 
 def test_network_fits_a_batch_of_shifts_far_below_the_zero_guess():

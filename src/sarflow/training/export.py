@@ -212,18 +212,14 @@ def _calibration(state: dict) -> tuple[float, float, float]:
     return sigma_scale(model, data, precision=config.precision), 0.0, 1.0
 
 
-#: Parameters that end a network's offsets, so a constant subtracted there leaves the output by it:
-#: the full-resolution head's bias of `sarflow.nn.refine_decoder.CoarseToFineDecoder` (CC-ResSiamNet,
-#: added last) and the offset head's of `sarflow.nn.unet_parts.UNetDecoder` (the comparison networks).
-OUTPUT_BIASES = ("decoder.heads.0.bias", "decoder.offset_head.bias")
-
-
 def _remove_constant_offset(state: dict) -> dict | None:
     """Measure the network's constant output (`sarflow.training.loop.constant_offset`) on its run's
-    validation pairs and, for a network whose offsets end with a head bias (`OUTPUT_BIASES`), remove
-    it from that bias in ``state["model_state"]``. Returns the measurement (None: not measured)."""
+    validation pairs and, for a network whose offsets end with a head bias
+    (`sarflow.training.loop.OUTPUT_BIASES`), remove it from that bias in ``state["model_state"]``.
+    Returns the measurement (None: not measured). Validation in training subtracts the same
+    measurement (`sarflow.training.loop.validation_constant`)."""
     from sarflow.nn import model_from_config
-    from sarflow.training.loop import TrainConfig, constant_offset, validation_set
+    from sarflow.training.loop import CONSTANT_PAIRS, TrainConfig, constant_offset, output_bias_name, validation_set
 
     if "recipe" not in state["train_config"]:
         return None
@@ -232,9 +228,9 @@ def _remove_constant_offset(state: dict) -> dict | None:
         return None
     model = model_from_config(state["model_config"])
     model.load_state_dict(state["model_state"])
-    data = validation_set(config.recipe, min(16, config.validation_size), prior=config.prior)
+    data = validation_set(config.recipe, min(CONSTANT_PAIRS, config.validation_size), prior=config.prior)
     c_dx, c_dy = constant_offset(model, data)
-    name = next((k for k in OUTPUT_BIASES if tuple(getattr(state["model_state"].get(k), "shape", ())) == (2,)), None)
+    name = output_bias_name(state["model_state"])
     if name is not None:
         bias = state["model_state"][name]
         state["model_state"] = {**state["model_state"], name: bias - bias.new_tensor([c_dx, c_dy])}
@@ -293,7 +289,7 @@ def export_model(checkpoint: str | Path, output: str | Path, *, extra_metrics: d
         residual route also the weight of the tracker prior's own error and its power
         (``prior_sigma_scale``, ``prior_sigma_power``, `sarflow.training.loop.prior_sigma_scales`).
         Before that, the network's constant output is measured on 16 validation pairs (`sarflow.training.loop.constant_offset`) and taken from its
-        last offset head's bias (`OUTPUT_BIASES`); the card states it.
+        last offset head's bias (`sarflow.training.loop.OUTPUT_BIASES`); the card states it.
     measure_overlap : bool
         Measure the tile overlap that keeps tiled inference within 0.005 px of one tile
         (`sarflow.scene.context.measure_overlap`, two to three minutes for the default network on

@@ -27,7 +27,7 @@ from sarflow.training.synthetic import SEED_RANGES, SyntheticRecipe, make_sample
 
 __all__ = ["TrainConfig", "TrainResult", "train", "select_device", "batch_seeds", "validation_set", "evaluate_model",
            "to_tensors", "forward_pair", "sigma_scale", "prior_sigma_scales", "fit_sigma_mix", "COVERAGE",
-           "SIGMA_POWERS", "constant_offset"]
+           "SIGMA_POWERS", "constant_offset", "validation_constant", "OUTPUT_BIASES", "CONSTANT_PAIRS"]
 
 
 @dataclass(frozen=True)
@@ -248,8 +248,13 @@ def forward_pair(model, ref, sec, *, device, precision):
 
 @torch.no_grad()
 def evaluate_model(model, data: dict, *, device, precision: str = "bf16", channels_last: bool = True,
-                   batch_size: int = 8) -> dict:
-    """Validation metrics (EPE, RMSE, shares under 0.1/0.5/1 px, loss) over a fixed set."""
+                   batch_size: int = 8, constant: tuple[float, float] | None = None) -> dict:
+    """Validation metrics (EPE, RMSE, shares under 0.1/0.5/1 px, loss) over a fixed set.
+
+    ``constant``: a constant output ``(c_dx, c_dy)`` (`constant_offset`) subtracted from every
+    prediction first, as export removes it from the shipped weights; the metrics then also hold it
+    (``constant_dx``, ``constant_dy``).
+    """
     from sarflow.nn import flow_metrics, masked_huber_loss
 
     model.eval()
@@ -262,10 +267,15 @@ def evaluate_model(model, data: dict, *, device, precision: str = "bf16", channe
         preds.append(offsets.cpu())
         if log_var is not None:
             logs.append(log_var.cpu())
-    metrics = _metrics_of(torch.cat(preds), data)
+    pred = torch.cat(preds)
+    if constant is not None:
+        pred = pred - torch.tensor(constant, dtype=pred.dtype).view(1, 2, 1, 1)
+    metrics = _metrics_of(pred, data)
+    if constant is not None:
+        metrics["constant_dx"], metrics["constant_dy"] = float(constant[0]), float(constant[1])
     if logs:
         log_var = torch.cat(logs)
-        err = (torch.cat(preds) - torch.nan_to_num(data["target"])).abs()
+        err = (pred - torch.nan_to_num(data["target"])).abs()
         mask = data["mask"]
         sigma = torch.exp(0.5 * log_var)
         inside = (err <= sigma) & mask.expand_as(err)
@@ -287,6 +297,30 @@ def _uncertain_batches(model, data: dict, device, precision: str, batch_size: in
 
 #: Share of errors within one sigma of a calibrated Gaussian uncertainty.
 COVERAGE = 0.6827
+
+#: Parameters that end a network's offsets, so a constant subtracted there leaves the output by it:
+#: the full-resolution head's bias of `sarflow.nn.refine_decoder.CoarseToFineDecoder` (CC-ResSiamNet,
+#: added last) and the offset head's of `sarflow.nn.unet_parts.UNetDecoder` (the comparison networks).
+OUTPUT_BIASES = ("decoder.heads.0.bias", "decoder.offset_head.bias")
+
+#: Validation pairs the constant output is measured on (`constant_offset`), in training and at export.
+CONSTANT_PAIRS = 16
+
+
+def output_bias_name(state: dict) -> str | None:
+    """The `OUTPUT_BIASES` entry of a network's ``state_dict`` (a 2-vector), or None."""
+    return next((k for k in OUTPUT_BIASES if tuple(getattr(state.get(k), "shape", ())) == (2,)), None)
+
+
+def validation_constant(model, data: dict, config) -> tuple[float, float] | None:
+    """The constant that export will remove from ``model`` (`constant_offset` on the first
+    `CONSTANT_PAIRS` validation pairs), or None where export removes none (no output bias, or a
+    run on a dataset from disk). Validation subtracts it, so that the checkpoint kept is the best
+    of what will be shipped."""
+    if config.dataset or output_bias_name(dict(model.named_parameters())) is None:
+        return None
+    first = {k: v[:CONSTANT_PAIRS] for k, v in data.items()}
+    return constant_offset(model, first)
 
 
 @torch.no_grad()
@@ -638,7 +672,8 @@ def train(config: TrainConfig, directory: str | Path, *, resume: bool = True, de
         count += 1
         if step % config.eval_every == 0 or step == config.steps:
             metrics = evaluate_model(model, val, device=dev, precision=config.precision,
-                                     channels_last=config.channels_last)
+                                     channels_last=config.channels_last,
+                                     constant=validation_constant(model, val, config))
             wall = wall_before + time.perf_counter() - started
             row = {"step": step, "train_loss": running / max(count, 1), "lr": scheduler.get_last_lr()[0],
                    "wall_seconds": round(wall, 1), **{f"val_{k}": v for k, v in metrics.items()}}
