@@ -73,6 +73,26 @@ def _prepare_run_dir(run_dir: Path, *, resume: bool, overwrite: bool) -> bool:
     return False
 
 
+def _scenario_weights(ctx, param, value):
+    """``KIND=W,...`` (kinds of `sarflow.training.synthetic.SCENARIO_KINDS`; unnamed kinds get 0) -> tuple."""
+    if value is None:
+        return None
+    from sarflow.training.synthetic import SCENARIO_KINDS
+
+    weights = dict.fromkeys(SCENARIO_KINDS, 0.0)
+    for item in value.split(","):
+        if "=" not in item:
+            raise click.BadParameter(f"{item!r} is not KIND=WEIGHT")
+        kind, number = (part.strip() for part in item.split("=", 1))
+        if kind not in weights:
+            raise click.BadParameter(f"unknown scenario {kind!r}; use {', '.join(SCENARIO_KINDS)}")
+        try:
+            weights[kind] = float(number)
+        except ValueError:
+            raise click.BadParameter(f"{number!r} is not a number") from None
+    return tuple(weights.values())
+
+
 def _model_args(ctx, param, values) -> dict:
     out = {}
     for item in values:
@@ -95,6 +115,13 @@ def _model_args(ctx, param, values) -> dict:
 @click.option("--patch-size", type=int, default=128, show_default=True, help="simulated patch size, pixels")
 @click.option("--max-offset-px", type=float, default=6.0, show_default=True,
               help="largest offset of simulated patches, pixels")
+@click.option("--min-offset-px", type=float, default=0.02, show_default=True,
+              help="smallest 'largest offset' of a simulated patch, pixels (each patch's is drawn log-uniformly "
+                   "between the two)")
+@click.option("--scenario-weights", default=None, callback=_scenario_weights, metavar="KIND=W,...",
+              help="relative frequency of the simulated scenarios, e.g. shift=1 for uniform shifts only "
+                   "(kinds: shift, smooth, glacier, fault, volcano, landslide; unnamed ones 0; default: the "
+                   "recipe's mix)")
 @click.option("--dataset", type=click.Path(dir_okay=False), default=None,
               help="train on a tile dataset (sarflow make-dataset) instead of simulated pairs")
 @dataclass_options(TrainConfig, exclude=("model", "model_kwargs", "recipe", "dataset", "init_from"))
@@ -108,8 +135,8 @@ def _model_args(ctx, param, values) -> dict:
               help="start over instead of resuming a run found in the directory (needs --overwrite there)")
 @click.option("--overwrite", is_flag=True, help="start over in a directory that holds a run, replacing its files")
 @click.option("--threads", type=int, default=None, help="torch intra-op threads (default: torch's choice)")
-def train(output, model, model_args, patch_size, max_offset_px, dataset, init_from, device, max_minutes, no_resume,
-          overwrite, threads, **kwargs):
+def train(output, model, model_args, patch_size, max_offset_px, min_offset_px, scenario_weights, dataset, init_from,
+          device, max_minutes, no_resume, overwrite, threads, **kwargs):
     """Train an offset network (CC-ResSiamNet or a comparison network).
 
     Simulated pairs are made on the fly (mixed scenarios, random physical parameters, coherence,
@@ -122,7 +149,8 @@ def train(output, model, model_args, patch_size, max_offset_px, dataset, init_fr
     from sarflow.training.loop import train as train_run
     from sarflow.training.synthetic import SyntheticRecipe
 
-    recipe = SyntheticRecipe(patch_size=patch_size, max_offset_px=max_offset_px)
+    mix = {"weights": scenario_weights} if scenario_weights is not None else {}
+    recipe = SyntheticRecipe(patch_size=patch_size, max_offset_px=max_offset_px, min_offset_px=min_offset_px, **mix)
     config = build_dataclass(TrainConfig, {**kwargs, "model": model, "model_kwargs": model_args, "recipe": recipe,
                                            "dataset": dataset, "init_from": init_from})
     _check_options(config, device=device, threads=threads, max_minutes=max_minutes)
