@@ -2,6 +2,7 @@
 
     python benchmarks/profile_inference.py                 # shipped network, 4 tiles of 512 x 512, 2 threads
     python benchmarks/profile_inference.py --compile       # also torch.compile (minutes of compilation)
+    python benchmarks/profile_inference.py --compile --freezing   # with inductor's freezing (weights pre-packed)
 
 Prints, for one batch under bfloat16 autocast and channels-last (best of ``--repeats``):
 
@@ -33,6 +34,8 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--compile", action="store_true", help="also time torch.compile of the folded network")
+    parser.add_argument("--freezing", action="store_true",
+                        help="with --compile: inductor's freezing (weights taken as constants, convolutions pre-packed)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
 
@@ -85,12 +88,17 @@ def main() -> None:
         print(f"  {event.key:<32} {event.self_cpu_time_total / total:6.1%}  ({event.count} calls)")
 
     if args.compile:
+        if args.freezing:
+            import torch._inductor.config as inductor_config
+
+            inductor_config.freezing = True
         compiled = torch.compile(folded)
         start = time.perf_counter()
         run(compiled)
         t_build = time.perf_counter() - start
         t_compiled = best_time(lambda: run(compiled), args.repeats)
-        print(f"\ntorch.compile: {t_build:.0f} s to compile, pass {t_compiled:.3f} s (x{t_folded / t_compiled:.2f} "
+        kind = "torch.compile (freezing)" if args.freezing else "torch.compile"
+        print(f"\n{kind}: {t_build:.0f} s to compile, pass {t_compiled:.3f} s (x{t_folded / t_compiled:.2f} "
               "against the folded eager pass)")
 
 

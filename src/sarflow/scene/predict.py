@@ -157,7 +157,8 @@ def coarse_prior(reference: np.ndarray, secondary: np.ndarray, *, search_radius:
 def warp_by_prior(secondary: np.ndarray, prior_dx: np.ndarray, prior_dy: np.ndarray) -> np.ndarray:
     """The secondary resampled onto the reference grid by the prior: ``out(r, c) = sec(r + dy, c + dx)``.
 
-    Keys cubic convolution; NaN where the four nearest secondary pixels are not all valid.
+    With `sarflow.scene.coarse.RESAMPLE_KERNEL` (the windowed sinc); NaN where the four nearest
+    secondary pixels are not all valid.
     """
     h, w = secondary.shape
     return resample(ArraySource(secondary), np.asarray(prior_dx, np.float32), np.asarray(prior_dy, np.float32),

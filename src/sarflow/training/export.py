@@ -288,8 +288,9 @@ def export_model(checkpoint: str | Path, output: str | Path, *, extra_metrics: d
         ``sigma_scale``; `sarflow.models.load_model` applies it), for simulated-data runs; on the
         residual route also the weight of the tracker prior's own error and its power
         (``prior_sigma_scale``, ``prior_sigma_power``, `sarflow.training.loop.prior_sigma_scales`).
-        Before that, the network's constant output is measured on 16 validation pairs (`sarflow.training.loop.constant_offset`) and taken from its
-        last offset head's bias (`sarflow.training.loop.OUTPUT_BIASES`); the card states it.
+        Before that, the network's constant output is measured on 16 validation pairs
+        (`sarflow.training.loop.constant_offset`) and taken from its last offset head's bias
+        (`sarflow.training.loop.OUTPUT_BIASES`); the card states it.
     measure_overlap : bool
         Measure the tile overlap that keeps tiled inference within 0.005 px of one tile
         (`sarflow.scene.context.measure_overlap`, two to three minutes for the default network on

@@ -310,7 +310,8 @@ def with_prior(sample: Sample, search_radius: int = PRIOR_SEARCH_RADIUS, *, jitt
     The prior is the multi-kernel tracker's adaptively smoothed, gap-filled, median-filtered grid
     (`prior_config`)
     interpolated to every pixel, exactly as whole-scene inference makes it
-    (`sarflow.scene.coarse`); the secondary is resampled onto the reference by it (Keys cubic), and
+    (`sarflow.scene.coarse`); the secondary is resampled onto the reference by it
+    (`sarflow.scene.coarse.resample`, its `RESAMPLE_KERNEL`), and
     the target becomes the residual ``rho`` with ``rho + p(r + rho) = d``. The prior is kept in
     ``info["prior"]`` (``(2, H, W)``), the tracker's error estimate of it in ``info["prior_sigma"]``
     (``(H, W)``) and the gap spread in ``info["prior_spread"]`` (``(2, H, W)``). Pixels whose resampled secondary draws on nodata leave the mask.
