@@ -21,7 +21,7 @@ import torch
 from sarflow.errors import SarflowError
 from sarflow.tracking import TrackConfig, track_offsets
 from sarflow.training.loop import _metrics_of, validation_set
-from sarflow.training.synthetic import SCENARIO_KINDS, SyntheticRecipe
+from sarflow.training.synthetic import SCENARIO_KINDS, SyntheticRecipe, parse_scenario_weights
 
 
 def main() -> None:
@@ -34,13 +34,7 @@ def main() -> None:
     parser.add_argument("--search-radius", type=int, default=None, help="default: max offset + 3 px")
     args = parser.parse_args()
 
-    mix = {}
-    if args.scenario_weights:
-        weights = dict.fromkeys(SCENARIO_KINDS, 0.0)
-        for item in args.scenario_weights.split(","):
-            kind, value = item.split("=")
-            weights[kind.strip()] = float(value)
-        mix["weights"] = tuple(weights.values())
+    mix = {"weights": parse_scenario_weights(args.scenario_weights)} if args.scenario_weights else {}
     recipe = SyntheticRecipe(patch_size=args.patch_size, min_offset_px=args.min_offset_px,
                              max_offset_px=args.max_offset_px, **mix)
     data = validation_set(recipe, args.validation_size)

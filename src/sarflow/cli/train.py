@@ -77,20 +77,12 @@ def _scenario_weights(ctx, param, value):
     """``KIND=W,...`` (kinds of `sarflow.training.synthetic.SCENARIO_KINDS`; unnamed kinds get 0) -> tuple."""
     if value is None:
         return None
-    from sarflow.training.synthetic import SCENARIO_KINDS
+    from sarflow.training.synthetic import parse_scenario_weights
 
-    weights = dict.fromkeys(SCENARIO_KINDS, 0.0)
-    for item in value.split(","):
-        if "=" not in item:
-            raise click.BadParameter(f"{item!r} is not KIND=WEIGHT")
-        kind, number = (part.strip() for part in item.split("=", 1))
-        if kind not in weights:
-            raise click.BadParameter(f"unknown scenario {kind!r}; use {', '.join(SCENARIO_KINDS)}")
-        try:
-            weights[kind] = float(number)
-        except ValueError:
-            raise click.BadParameter(f"{number!r} is not a number") from None
-    return tuple(weights.values())
+    try:
+        return parse_scenario_weights(value)
+    except InputError as exc:
+        raise click.BadParameter(str(exc)) from None
 
 
 def _model_args(ctx, param, values) -> dict:

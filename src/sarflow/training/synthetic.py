@@ -28,7 +28,7 @@ from sarflow.simulation.models import Landslide, McTigueSource, MogiSource, Okad
 from sarflow.simulation.pair import ImagingConfig, simulate_pair
 from sarflow.simulation.textures import TEXTURES
 
-__all__ = ["SyntheticRecipe", "Sample", "make_sample", "SEED_RANGES", "SCENARIO_KINDS", "ScaledField", "SumField",
+__all__ = ["SyntheticRecipe", "Sample", "make_sample", "SEED_RANGES", "SCENARIO_KINDS", "parse_scenario_weights", "ScaledField", "SumField",
            "with_prior", "prior_config", "prior_perturbation"]
 
 #: Disjoint seed ranges: training streams, validation, and the held-out test set of the benchmarks.
@@ -36,6 +36,25 @@ SEED_RANGES = {"train": (0, 1_000_000_000), "validation": (1_000_000_000, 1_100_
                "test": (2_000_000_000, 2_100_000_000)}
 
 SCENARIO_KINDS = ("shift", "smooth", "glacier", "fault", "volcano", "landslide")
+
+
+def parse_scenario_weights(text: str) -> tuple[float, ...]:
+    """``"KIND=W,..."`` -> `SyntheticRecipe.weights` (kinds of `SCENARIO_KINDS`; unnamed kinds get 0).
+
+    Raises `InputError` naming a malformed item, an unknown kind or a weight that is not a number.
+    """
+    weights = dict.fromkeys(SCENARIO_KINDS, 0.0)
+    for item in text.split(","):
+        if "=" not in item:
+            raise InputError(f"{item!r} is not KIND=WEIGHT")
+        kind, number = (part.strip() for part in item.split("=", 1))
+        if kind not in weights:
+            raise InputError(f"unknown scenario {kind!r}; use {', '.join(SCENARIO_KINDS)}")
+        try:
+            weights[kind] = float(number)
+        except ValueError:
+            raise InputError(f"{number!r} is not a number") from None
+    return tuple(weights.values())
 
 
 @dataclass(frozen=True)
