@@ -5,7 +5,7 @@
     python benchmarks/bench_compare_models.py --steps 400 --prior --out runs/compare-prior   # the residual route
 
 For each network (CC-ResSiamNet, U-Net on the stacked pair, Siamese U-Net without cross-connections,
-the cost-volume network) the same `TrainConfig` except the network, the same simulated batches
+the cost-volume network, and CC-ResSiamNet-Fast; ``--models`` picks) the same `TrainConfig` except the network, the same simulated batches
 (same seed) and the same number of steps; then a table of parameters, multiply-accumulates per
 pixel, validation RMSE by displacement band (< 0.5 px, 0.5-5 px, > 5 px) on a held-out test set,
 validations to converge (first one within 5 % of the best RMSE), the train / validation loss gap,

@@ -2,10 +2,11 @@
 
     python benchmarks/bench_large_motion.py                       # 1024 x 1024, 4 km wide glacier, about 3 min
     python benchmarks/bench_large_motion.py --width-m 1200 --size 512   # a narrow glacier: extreme shear
+    python benchmarks/bench_large_motion.py --model ccressiamnet-fast   # another network
 
 A valley glacier (`sarflow simulate glacier`, 10 m pixels, 30 m/day at the reference point over 12
 days, speeding up downstream) is simulated with its exact truth; the shipped network (`sarflow
-predict`, its tracker prior with ``--search-radius``) and the multi-kernel tracker (`sarflow
+predict` with ``--model``, its tracker prior with ``--search-radius``) and the multi-kernel tracker (`sarflow
 track`, default chips 32, 64, 128, step 8, the same radius) are scored against the truth. Errors
 are split by the true displacement (< 5 px: still ground and slow ice; >= 5 px: fast ice) and by
 whether the tracker found an estimate at the nearest grid point ("tracked") or not ("gap": the
@@ -42,6 +43,7 @@ def main() -> None:
     parser.add_argument("--speed-m-per-day", type=float, default=30.0)
     parser.add_argument("--search-radius", type=int, default=80)
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--model", default="ccressiamnet", help="shipped weights name or a .pt path, for `sarflow predict`")
     parser.add_argument("--out", type=Path, default=None, help="keep the files here (default: a temporary folder)")
     args = parser.parse_args()
 
@@ -56,7 +58,7 @@ def main() -> None:
              "--meander-wavelength-m", "12000", "--no-quicklook", "--overwrite")
         ref, sec = str(scene / "reference.tif"), str(scene / "secondary.tif")
         t_net = _run("predict", ref, sec, "-o", str(folder / "net.tif"), "--search-radius", str(args.search_radius),
-                     "--quiet", "--overwrite")
+                     "--model", args.model, "--quiet", "--overwrite")
         t_trk = _run("track", ref, sec, "-o", str(folder / "trk.tif"), "--search-radius", str(args.search_radius),
                      "--quiet", "--overwrite")
         truth = read_offsets(scene / "truth.tif")

@@ -9,7 +9,7 @@ On one simulated pair (smooth sub-pixel motion, 2 cores by default):
 
 - the network: `predict_arrays` over the whole pair (the tiles, the blending, the normalisation
   included; reading and writing files are not), the shipped network by default (``--model PATH``
-  for other weights, ``--untrained`` for a default-size untrained CC-ResSiamNet), bfloat16 autocast
+  for other weights, ``--untrained [NETWORK]`` for a default-size untrained network), bfloat16 autocast
   and channels-last (``--precision fp32`` for float32), for each tile size asked. Tiles overlap by
   what the weights were measured to need at export (``tile_overlap``, `sarflow.scene.context`), or
   by the receptive field (capped at half a tile) for weights without that measurement, or by
@@ -20,6 +20,11 @@ On one simulated pair (smooth sub-pixel motion, 2 cores by default):
 - the machine: torch bfloat16 and float32 matmul rates (2048 x 2048, best of several), and what the
   network's multiply-accumulates per pixel (`sarflow.nn.conv_flops_per_pixel`, times the tiles'
   overlap) would allow at the bfloat16 rate.
+
+Besides the network's part of the pipeline (the total minus the prior: the tiles, the resampling
+by the prior, the blending, the composition), the network's forward passes alone are timed
+(``passes s``, hooks around the network's calls) and set against the same limit: how well the
+network itself uses the machine, apart from the NumPy work around it.
 
 The ratio compares wall times for the whole pair: the network gives an estimate at every pixel
 (16.8 M at 4096), the loop one every 8 pixels (262 k).
@@ -59,6 +64,26 @@ def opencv_loop(reference, secondary, *, chip: int, radius: int, step: int):
     return count
 
 
+class ForwardTimer:
+    """Wall time spent inside the network's forward passes (hooks on the top module; plain functions,
+    so that the copy scene inference folds its BatchNorms into shares them and this timer)."""
+
+    def __init__(self, model):
+        self.seconds = 0.0
+        started = []
+
+        def before(module, args):
+            started.append(time.perf_counter())
+
+        def after(module, args, output):
+            if torch.cuda.is_available():
+                torch.cuda.synchronize()
+            self.seconds += time.perf_counter() - started.pop()
+
+        model.register_forward_pre_hook(before)
+        model.register_forward_hook(after)
+
+
 def matmul_gflops(dtype, size: int = 2048, repeats: int = 5) -> float:
     """Best torch.matmul rate for square ``size`` matrices, GFLOP/s (2 n^3 flops per product)."""
     generator = torch.Generator().manual_seed(0)
@@ -87,7 +112,8 @@ def main() -> None:
     parser.add_argument("--size", type=int, default=4096, help="pair side, pixels")
     parser.add_argument("--threads", type=int, default=2, help="torch and OpenCV threads")
     parser.add_argument("--model", default=None, help="weights file or shipped name (default: the shipped network)")
-    parser.add_argument("--untrained", action="store_true", help="a default-size untrained CC-ResSiamNet instead")
+    parser.add_argument("--untrained", nargs="?", const="ccressiamnet", default=None, metavar="NETWORK",
+                        help="a default-size untrained network instead (default CC-ResSiamNet; e.g. ccressiamnet-fast)")
     parser.add_argument("--overlap", type=int, default=None, help="tile overlap, pixels (default: see above)")
     parser.add_argument("--write-pair", default=None, metavar="DIR",
                         help="write the pair as DIR/reference.tif and DIR/secondary.tif and stop (to time the "
@@ -107,7 +133,7 @@ def main() -> None:
 
     if args.untrained:
         torch.manual_seed(0)
-        model = build_model("ccressiamnet").eval()
+        model = build_model(args.untrained).eval()
     else:
         from sarflow.models import DEFAULT_MODEL, load_model
 
@@ -161,19 +187,23 @@ def main() -> None:
               f"{t_prior:.1f} s ({t_prior / t_cv:.2f} x the OpenCV loop)")
 
     pixels = args.size * args.size
+    passes_timer = ForwardTimer(model)
     print()
     print(f"{'tile':>5} {'overlap':>7} {'passes/px':>9} {'total s':>8} {'net s':>8} {'net/OpenCV':>10} "
-          f"{'total/OpenCV':>12} {'Mpx/s':>7} {'GFLOP/s':>8} {'bf16 limit Mpx/s':>16} {'of limit':>8}")
+          f"{'total/OpenCV':>12} {'Mpx/s':>7} {'GFLOP/s':>8} {'bf16 limit Mpx/s':>16} {'of limit':>8} "
+          f"{'passes s':>8} {'passes of limit':>15}")
     for tile in args.tile_sizes:
         config = InferenceConfig(tile_size=tile, overlap=args.overlap, batch_size=args.batch_size,
                                  precision=args.precision, device="cpu")
         lattice = lattice_for(model, (args.size, args.size), config)
         tile_pixels = lattice.count * lattice.tile[0] * lattice.tile[1]
         passes = tile_pixels / pixels  # each output pixel is computed this many times (overlaps)
+        passes_timer.seconds = 0.0
         start = time.perf_counter()
         out = predict_arrays(model, reference, secondary, config=config, prior=prior,
                              search_radius=args.search_radius)
         t_total = time.perf_counter() - start
+        t_passes = passes_timer.seconds
         t_net = t_total - t_prior
         assert np.isfinite(out["dx"]).mean() > 0.99
         flops = 2 * macs * tile_pixels
@@ -181,7 +211,8 @@ def main() -> None:
         rate = pixels / t_net / 1e6
         print(f"{tile:>5} {lattice.ramp[0]:>7} {passes:>9.2f} {t_total:>8.1f} {t_net:>8.1f} {t_net / t_cv:>10.2f} "
               f"{t_total / t_cv:>12.2f} {rate:>7.3f} "
-              f"{flops / t_net / 1e9:>8.1f} {limit:>16.3f} {rate / limit:>8.1%}")
+              f"{flops / t_net / 1e9:>8.1f} {limit:>16.3f} {rate / limit:>8.1%} {t_passes:>8.1f} "
+              f"{pixels / t_passes / 1e6 / limit:>15.1%}")
 
 
 if __name__ == "__main__":

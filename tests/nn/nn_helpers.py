@@ -10,6 +10,7 @@ TINY = {
     "unet": dict(base_channels=4, depth=3),
     "siamese-unet": dict(base_channels=4, depth=3),
     "corrnet": dict(base_channels=4, depth=2, radius=2),
+    "ccressiamnet-fast": dict(base_channels=2, depth=2, stem_factor=2),
 }
 assert set(TINY) == set(MODELS)
 

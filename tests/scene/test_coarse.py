@@ -34,6 +34,35 @@ def test_a_window_of_the_warp_equals_the_whole_warp_bit_for_bit():
     assert np.isnan(whole).any() and np.isfinite(whole).mean() > 0.8  # nodata and the border propagate
 
 
+@pytest.mark.parametrize("shape", [(6, 7), (1, 5), (4, 1), (1, 1)])
+def test_the_prior_over_a_window_is_the_prior_at_its_pixels(shape):
+    """The separable window interpolation equals `PriorGrid.at` pixel by pixel (to float32 round-off),
+    over blocks inside, across and outside the grid, and for grids of one row or column."""
+    rng = np.random.default_rng(3)
+    grid = PriorGrid(rng.normal(3, 2, shape).astype(np.float32), rng.normal(-2, 2, shape).astype(np.float32),
+                     row0=8, col0=8, step=16, sigma=rng.uniform(0.01, 0.5, shape).astype(np.float32))
+    for block in (Block(0, 100, 0, 110), Block(-30, 5, 97, 160), Block(50, 51, 3, 4), Block(20, 20, 0, 9)):
+        rows = np.arange(block.row0, block.row1, dtype=np.float64)[:, None]
+        cols = np.arange(block.col0, block.col1, dtype=np.float64)[None, :]
+        for got, expected in zip(grid.window(block), grid.at(rows, cols)):
+            assert got.shape == block.shape and got.dtype == np.float32
+            np.testing.assert_allclose(got, expected, rtol=1e-6, atol=1e-6)
+        expected_sigma = grid._bilinear((grid.sigma,), rows, cols)[0]
+        np.testing.assert_allclose(grid.sigma_window(block), expected_sigma, rtol=1e-6, atol=1e-6)
+
+
+def test_prior_variance_is_the_term_combined_sigma_adds():
+    from sarflow.scene.coarse import combined_sigma, prior_variance
+
+    sigma = np.array([0.0, 0.04, 0.3, -0.1], dtype=np.float32)  # a negative one counts as 0
+    np.testing.assert_allclose(prior_variance(sigma, 2.0, 1.5), (2.0 * np.maximum(sigma, 0) ** 1.5) ** 2, rtol=1e-6)
+    assert prior_variance(sigma, 0.0) is None and prior_variance(None, 2.0) is None
+    net = np.array([0.1, 0.2, 0.0, 0.5], dtype=np.float32)
+    np.testing.assert_allclose(combined_sigma(net, sigma, None, 2.0, 1.5),
+                               np.sqrt(net**2 + prior_variance(sigma, 2.0, 1.5)), rtol=1e-6)
+    np.testing.assert_array_equal(sigma, np.array([0.0, 0.04, 0.3, -0.1], dtype=np.float32))  # inputs untouched
+
+
 @pytest.mark.parametrize("kernel, tolerance", [("sinc", 1e-3), ("keys", 5e-3)])
 def test_resample_moves_a_smooth_image_by_the_prior(kernel, tolerance):
     rows, cols = np.mgrid[0:64, 0:64].astype(np.float64)

@@ -60,11 +60,12 @@ def test_lattice_uses_the_stored_overlap_unless_one_is_given(loud):
     assert lattice_for(loud, (1000, 1000), InferenceConfig(tile_size=256)).ramp == (128, 128)  # receptive field
 
 
-def test_shipped_network_seams_stay_under_0_01_px_with_its_measured_overlap():
+@pytest.mark.parametrize("name", ["ccressiamnet", "ccressiamnet-fast"])
+def test_shipped_network_seams_stay_under_0_01_px_with_its_measured_overlap(name):
     from sarflow.models import load_model
     from sarflow.scene.predict import predict_arrays
 
-    model = load_model()
+    model = load_model(name)
     assert model.tile_overlap is not None and model.tile_overlap < model.receptive_field
     pair = simulate_pair(SmoothField(amplitude_px=2.0, correlation_px=90, seed=21), shape=(768, 768), seed=22)
     options = dict(precision="fp32", channels_last=False, device="cpu")

@@ -123,3 +123,23 @@ def test_coarse_prior_handles_large_motion():
     inner = (slice(40, -40), slice(40, -40))
     corr = np.corrcoef(warped[inner].ravel(), pair.reference[inner].ravel())[0, 1]
     assert corr > 0.5
+
+
+def test_a_sigma_the_calibration_weighs_zero_is_zero_where_there_is_an_estimate(scene):
+    """``sigma_scale`` 0 (the network's own sigma got no weight at export): the log-variance is not
+    accumulated, the sigma bands are 0 where there are offsets and NaN where there are none."""
+    ref, sec = scene
+    ref = ref.copy()
+    ref[:40, :50] = np.nan
+    torch.manual_seed(0)
+    model = build_model("ccressiamnet-fast", base_channels=4, depth=2).eval()
+    config = InferenceConfig(tile_size=128, overlap=32, precision="fp32", device="cpu")
+    weighed = predict_offsets(model, ref, sec, config=config)
+    model.sigma_scale = 0.0
+    unweighed = predict_offsets(model, ref, sec, config=config)
+    del model.sigma_scale
+    np.testing.assert_array_equal(unweighed["dx"], weighed["dx"])
+    assert (weighed["sigma_dx"][np.isfinite(weighed["dx"])] > 0).all()
+    for band in ("sigma_dx", "sigma_dy"):
+        np.testing.assert_array_equal(np.isnan(unweighed[band]), np.isnan(weighed["dx"]))
+        assert (unweighed[band][np.isfinite(weighed["dx"])] == 0).all()

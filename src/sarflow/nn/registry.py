@@ -13,6 +13,7 @@ from sarflow.errors import InputError
 from sarflow.nn.base import FlowNet
 from sarflow.nn.ccressiamnet import CCResSiamNet
 from sarflow.nn.corrnet import CorrNet
+from sarflow.nn.fastnet import CCResSiamNetFast
 from sarflow.nn.siamese_unet import SiameseUNet
 from sarflow.nn.unet import UNet
 
@@ -23,6 +24,7 @@ MODELS: dict[str, type[FlowNet]] = {
     "unet": UNet,
     "siamese-unet": SiameseUNet,
     "corrnet": CorrNet,
+    "ccressiamnet-fast": CCResSiamNetFast,
 }
 
 

@@ -38,7 +38,7 @@ from sarflow.errors import InputError, SarflowError
 from sarflow.scene.blocks import Block
 
 __all__ = ["CoarsePriorConfig", "PriorGrid", "coarse_prior_grid", "coarse_track_config", "gap_spread", "warp_window",
-           "resample", "combined_sigma", "RESAMPLE_KERNEL", "KEYS_A", "GAP_WINDOWS", "GAP_MIN_POINTS"]
+           "resample", "combined_sigma", "prior_variance", "RESAMPLE_KERNEL", "KEYS_A", "GAP_WINDOWS", "GAP_MIN_POINTS"]
 
 #: Kernel that resamples the secondary onto the reference (`resample`): ``"sinc"``, the tracker's
 #: Kaiser-windowed sinc (`sarflow.tracking.subpixel`, 8 x 8 taps), or ``"keys"``, Keys cubic
@@ -191,24 +191,43 @@ class PriorGrid:
     def sigma_of_network(self, block: Block, sigma_dx: np.ndarray, sigma_dy: np.ndarray,
                          prior_scale: float, prior_power: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
         """A residual network's sigma over ``block`` with the prior's own uncertainty added (`combined_sigma`)."""
-        prior_sigma = self.sigma_window(block) if prior_scale > 0 else None
+        prior_var = prior_variance(self.sigma_window(block) if prior_scale > 0 else None, prior_scale, prior_power)
         spread_dx, spread_dy = self.spread_window(block) if self.has_gaps else (None, None)
-        return (combined_sigma(sigma_dx, prior_sigma, spread_dx, prior_scale, prior_power),
-                combined_sigma(sigma_dy, prior_sigma, spread_dy, prior_scale, prior_power))
+        return _sum_sigma(sigma_dx, prior_var, spread_dx), _sum_sigma(sigma_dy, prior_var, spread_dy)
 
     def window(self, block: Block, *, strip_rows: int = 256) -> tuple[np.ndarray, np.ndarray]:
         """The prior at every pixel of ``block`` (float32, block shape; computed in strips of rows)."""
         return self._grid_window((self.dx, self.dy), block, strip_rows)
 
     def _grid_window(self, grids, block: Block, strip_rows: int) -> tuple[np.ndarray, ...]:
-        """Grids interpolated (bilinear) at every pixel of ``block``, strip by strip of rows."""
+        """Grids interpolated (bilinear) at every pixel of ``block``.
+
+        Separable: each grid row the block needs is interpolated along the columns once (float64,
+        as `at`), then each run of pixel rows between the same two grid rows is blended from them
+        in float32, a few rows at a time (no per-pixel gathers); equal to `at` to float32
+        round-off. ``strip_rows`` is not needed (kept for the callers).
+        """
         out = tuple(np.empty(block.shape, dtype=np.float32) for _ in grids)
-        cols = np.arange(block.col0, block.col1, dtype=np.float64)[None, :]
-        for s in range(0, block.shape[0], strip_rows):
-            e = min(s + strip_rows, block.shape[0])
-            rows = np.arange(block.row0 + s, block.row0 + e, dtype=np.float64)[:, None]
-            for target, values in zip(out, self._bilinear(grids, rows, cols)):
-                target[s:e] = values
+        if not out[0].size:
+            return out
+        gh, gw = self.dx.shape
+        j0, fc = _cell(np.arange(block.col0, block.col1, dtype=np.float64), self.col0, self.step, gw)
+        j1 = np.minimum(j0 + 1, gw - 1)
+        i0, fr = _cell(np.arange(block.row0, block.row1, dtype=np.float64), self.row0, self.step, gh)
+        i1 = np.minimum(i0 + 1, gh - 1)
+        first, last = int(i0.min()), int(i1.max()) + 1
+        fr = fr.astype(np.float32)[:, None]
+        # runs of pixel rows that share their two grid rows (i0 never decreases down the block)
+        cuts = np.flatnonzero(np.diff(i0)) + 1
+        runs = zip(np.concatenate([[0], cuts]), np.concatenate([cuts, [len(i0)]]))
+        runs = [(int(a), int(b), int(i0[a]) - first, int(i1[a]) - first) for a, b in runs]
+        for target, grid in zip(out, grids):
+            g = grid[first:last].astype(np.float64)
+            along = ((1 - fc) * g[:, j0] + fc * g[:, j1]).astype(np.float32)  # every needed grid row, every column
+            for a, b, top, bottom in runs:
+                rows = target[a:b]
+                np.multiply(fr[a:b], along[bottom] - along[top], out=rows)
+                rows += along[top]
         return out
 
     def compose(self, block: Block, residual_dx: np.ndarray, residual_dy: np.ndarray, *,
@@ -251,13 +270,28 @@ def combined_sigma(network_sigma: np.ndarray, prior_sigma: np.ndarray | None, sp
     (``p``) and weighted by ``prior_scale`` (``k``; both fitted at export, 0 leaves it out), and
     ``spread`` the gap spread of gap-filled points (None: none). Float32.
     """
-    total = np.square(network_sigma, dtype=np.float64)
-    if prior_sigma is not None and prior_scale > 0:
-        s = np.maximum(np.asarray(prior_sigma, dtype=np.float64), 0.0)
-        total += np.square(prior_scale * (s if prior_power == 1.0 else s ** prior_power))
+    return _sum_sigma(network_sigma, prior_variance(prior_sigma, prior_scale, prior_power), spread)
+
+
+def prior_variance(prior_sigma: np.ndarray | None, prior_scale: float, prior_power: float = 1.0
+                   ) -> np.ndarray | None:
+    """``(k s_prior**p)**2`` of `combined_sigma` (float32), None where it is left out."""
+    if prior_sigma is None or prior_scale <= 0:
+        return None
+    s = np.maximum(np.asarray(prior_sigma, dtype=np.float32), np.float32(0.0))
+    if prior_power != 1.0:
+        np.power(s, np.float32(prior_power), out=s)
+    s *= np.float32(prior_scale)
+    return np.square(s, out=s)
+
+
+def _sum_sigma(network_sigma: np.ndarray, prior_var: np.ndarray | None, spread: np.ndarray | None) -> np.ndarray:
+    total = np.square(np.asarray(network_sigma, dtype=np.float32))
+    if prior_var is not None:
+        total += prior_var
     if spread is not None:
-        total += np.square(spread, dtype=np.float64)
-    return np.sqrt(total).astype(np.float32)
+        total += np.square(np.asarray(spread, dtype=np.float32))
+    return np.sqrt(total, out=total)
 
 
 def _cell(pos: np.ndarray, origin: int, step: int, n: int) -> tuple[np.ndarray, np.ndarray]:

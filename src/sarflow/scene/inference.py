@@ -257,12 +257,18 @@ def predict_block(model, lattice: TileLattice, block: Block, reference: np.ndarr
     tiles = lattice.tiles_touching(block)
     win = lattice.weights()
     valid_span = np.isfinite(reference) & np.isfinite(secondary)
+    # Normalised once over the span (tiles overlap, so per tile would repeat the logarithms).
+    reference = normalise_with(reference, mean, std)
+    secondary = normalise_with(secondary, mean, std)
     shape = block.shape
     acc = np.zeros((2, *shape), dtype=np.float64)
     acc_var = None
     weight = np.zeros(shape, dtype=np.float64)
+    # Calibration fitted at export; 0: the network's own sigma gets no weight (only the prior's).
+    sigma_scale = float(getattr(model, "sigma_scale", 1.0))
     device = next(model.parameters()).device
     autocast = torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=config.precision == "bf16")
+    has_sigma = False
     with torch.inference_mode():
         for start in range(0, len(tiles), config.batch_size):
             chunk = tiles[start : start + config.batch_size]
@@ -270,10 +276,10 @@ def predict_block(model, lattice: TileLattice, block: Block, reference: np.ndarr
             local = [(r - span.row0, c - span.col0) for r, c in chunk]
             keep = [k for k, (r, c) in enumerate(local) if valid_span[r : r + th, c : c + tw].any()]
             if keep:
-                ref_t = np.stack([normalise_with(reference[local[k][0] : local[k][0] + th,
-                                                           local[k][1] : local[k][1] + tw], mean, std) for k in keep])
-                sec_t = np.stack([normalise_with(secondary[local[k][0] : local[k][0] + th,
-                                                           local[k][1] : local[k][1] + tw], mean, std) for k in keep])
+                ref_t = np.stack([reference[local[k][0] : local[k][0] + th, local[k][1] : local[k][1] + tw]
+                                  for k in keep])
+                sec_t = np.stack([secondary[local[k][0] : local[k][0] + th, local[k][1] : local[k][1] + tw]
+                                  for k in keep])
                 ref_x = torch.from_numpy(ref_t[:, None]).to(device)
                 sec_x = torch.from_numpy(sec_t[:, None]).to(device)
                 if config.channels_last:
@@ -282,7 +288,8 @@ def predict_block(model, lattice: TileLattice, block: Block, reference: np.ndarr
                 with autocast:
                     out = model(ref_x, sec_x)
                 offsets = out.offsets.float().cpu().numpy()
-                log_var = None if out.log_var is None else out.log_var.float().cpu().numpy()
+                has_sigma = has_sigma or out.log_var is not None
+                log_var = None if out.log_var is None or sigma_scale == 0 else out.log_var.float().cpu().numpy()
                 if log_var is not None and acc_var is None:
                     acc_var = np.zeros((2, *shape), dtype=np.float64)
                 for n, k in enumerate(keep):
@@ -304,9 +311,11 @@ def predict_block(model, lattice: TileLattice, block: Block, reference: np.ndarr
         result = {"dx": np.where(valid, acc[0] / weight, np.nan).astype(np.float32),
                   "dy": np.where(valid, acc[1] / weight, np.nan).astype(np.float32)}
         if acc_var is not None:
-            scale = float(getattr(model, "sigma_scale", 1.0))  # calibration fitted at export
-            result["sigma_dx"] = np.where(valid, scale * np.sqrt(acc_var[0] / weight), np.nan).astype(np.float32)
-            result["sigma_dy"] = np.where(valid, scale * np.sqrt(acc_var[1] / weight), np.nan).astype(np.float32)
+            result["sigma_dx"] = np.where(valid, sigma_scale * np.sqrt(acc_var[0] / weight), np.nan).astype(np.float32)
+            result["sigma_dy"] = np.where(valid, sigma_scale * np.sqrt(acc_var[1] / weight), np.nan).astype(np.float32)
+        elif has_sigma:  # a sigma the calibration gave no weight: zero (what the scale makes of it)
+            result["sigma_dx"] = np.where(valid & (weight > 0), 0.0, np.nan).astype(np.float32)
+            result["sigma_dy"] = result["sigma_dx"].copy()
     return result
 
 
