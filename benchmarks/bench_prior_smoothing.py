@@ -4,12 +4,14 @@
     python benchmarks/bench_prior_smoothing.py --first-repeat 20 --repeats 3   # seeds the five do not use
     python benchmarks/bench_prior_smoothing.py --first-repeat 20 --repeats 3 --beta 3   # another sub-pixel window
     python benchmarks/bench_prior_smoothing.py --first-repeat 20 --repeats 3 --windows 1,2,3,4,5   # larger windows
+    python benchmarks/bench_prior_smoothing.py --prior-step 16          # a coarser prior grid (a cheaper prior)
 
 The scenes are those of `benchmarks/bench_network.py` (384 px, seeds from the 'test' range; repeat
 k draws its k-th set of seeds). For each, the multi-kernel tracker's grid (step 8, radius 8) and the
 network's prior (`sarflow.training.synthetic.prior_config`: step 8, chips 32, 64, 128; search
 radius 64 px, `sarflow predict`'s default, as in bench_network) built with
-``smoothing="none"`` (gap-filled and 3 x 3 median-filtered) and ``smoothing="adaptive"``
+``smoothing="none"`` (gap-filled and 3 x 3 median-filtered; ``--prior-step`` for another grid step of
+the prior, the tracker's staying at 8) and ``smoothing="adaptive"``
 (`sarflow.tracking.gridops.adaptive_smooth` first) are scored against the exact truth on the
 tracker's own points: RMSE of the vector error, pooled over the repeats, and on "sharp" points
 (the true offset changes by more than 0.05 px per pixel).
@@ -41,14 +43,17 @@ def main() -> None:
     parser.add_argument("--windows", default=",".join(map(str, gridops.ICI_WINDOWS)),
                         help="the adaptive smoothing's window half-widths, grid points (ICI_WINDOWS)")
     parser.add_argument("--gamma", type=float, default=gridops.ICI_GAMMA, help="its ICI_GAMMA")
+    parser.add_argument("--prior-step", type=int, default=None, help="grid step of the prior (default: prior_config's)")
     args = parser.parse_args()
     set_sinc(args.span, args.beta)
     gridops.ICI_WINDOWS = tuple(int(v) for v in args.windows.split(","))
     gridops.ICI_GAMMA = args.gamma
 
     methods = ("tracker", "none", "adaptive")
+    step = {} if args.prior_step is None else {"step": args.prior_step, "block_size": 1024 // args.prior_step * args.prior_step}
     print(f"{args.repeats} scene(s) per scenario of {args.size} px from repeat {args.first_repeat}; sub-pixel window "
-          f"beta {args.beta:g}, span {args.span:g}; smoothing windows {gridops.ICI_WINDOWS}, gamma {args.gamma:g}; "
+          f"beta {args.beta:g}, span {args.span:g}; prior grid step {step.get('step', prior_config().step)}; "
+          f"smoothing windows {gridops.ICI_WINDOWS}, gamma {args.gamma:g}; "
           "RMSE px on the tracker's points (sharp points in brackets)")
     print(f"{'scene':<28} " + " ".join(f"{m:>16}" for m in ("tracker", "prior, median only", "prior, adaptive")))
     for k, (name, *_) in enumerate(scenes(args.size)):
@@ -67,7 +72,7 @@ def main() -> None:
             estimates = {"tracker": (tracked.dx, tracked.dy)}
             for smoothing in ("none", "adaptive"):
                 prior = coarse_prior_grid(ArraySource(pair.reference), ArraySource(pair.secondary),
-                                          config=replace(prior_config(64), smoothing=smoothing))
+                                          config=replace(prior_config(64), smoothing=smoothing, **step))
                 pdx, pdy = prior.window(Block(0, args.size, 0, args.size))
                 estimates[smoothing] = (pdx[grid], pdy[grid])
             for m, (dx, dy) in estimates.items():
