@@ -8,7 +8,8 @@ step the network's tracker prior (`sarflow.training.synthetic.prior_config` with
 search radius of 16 px) is built over the whole scene, the secondary is resampled by it
 (`sarflow.scene.coarse.resample` with the shipped windowed sinc, and with Keys cubic for
 comparison) and a zero residual is composed with it
-(`PriorGrid.compose`). Prints the seconds of each part, one run, 2 threads or as the machine gives,
+(`PriorGrid.compose`). Prints the seconds of each part, one run, 2 threads or as the machine gives
+(the resampling and the composition also on one thread: `sarflow.scene.coarse.STRIP_THREADS`),
 and the prior's RMSE against the truth 64 px or more from the edges. These parts bound how fast a
 dense map on this route can be before any network runs (`benchmarks/bench_predict_speed.py` times
 the whole).
@@ -22,6 +23,7 @@ from dataclasses import replace
 
 import numpy as np
 
+from sarflow.scene import coarse
 from sarflow.scene.blocks import ArraySource, Block
 from sarflow.scene.coarse import coarse_prior_grid, resample
 from sarflow.simulation.fields import SmoothField
@@ -42,7 +44,8 @@ def main() -> None:
     zero = np.zeros((n, n), dtype=np.float32)
     inner = (slice(64, n - 64), slice(64, n - 64))
     print(f"pair {n} x {n} ({n * n / 1e6:.1f} Mpx), smooth field up to 2 px; one run per part")
-    print(f"{'step':>4} {'prior s':>8} {'resample s':>10} {'(keys) s':>9} {'compose s':>9} {'prior RMSE px':>13}")
+    print(f"{'step':>4} {'prior s':>8} {'resample s':>10} {'(keys) s':>9} {'compose s':>9} {'prior RMSE px':>13} "
+          f"{'1 thread: resample s':>20} {'compose s':>9}")
     for step in args.steps:
         start = time.perf_counter()
         grid = coarse_prior_grid(reference, secondary, config=replace(prior_config(16), step=step))
@@ -57,7 +60,17 @@ def main() -> None:
         grid.compose(whole, zero, zero)
         t_compose = time.perf_counter() - start
         rmse = float(np.sqrt(np.mean((pdx - pair.dx)[inner] ** 2 + (pdy - pair.dy)[inner] ** 2)))
-        print(f"{step:>4} {t_prior:8.2f} {t_warp['sinc']:10.2f} {t_warp['keys']:9.2f} {t_compose:9.2f} {rmse:13.4f}")
+        threads = coarse.STRIP_THREADS
+        coarse.STRIP_THREADS = 1  # the same two parts on one thread
+        start = time.perf_counter()
+        resample(secondary, pdx, pdy, whole)
+        t_warp1 = time.perf_counter() - start
+        start = time.perf_counter()
+        grid.compose(whole, zero, zero)
+        t_compose1 = time.perf_counter() - start
+        coarse.STRIP_THREADS = threads
+        print(f"{step:>4} {t_prior:8.2f} {t_warp['sinc']:10.2f} {t_warp['keys']:9.2f} {t_compose:9.2f} {rmse:13.4f} "
+              f"{t_warp1:20.2f} {t_compose1:9.2f}")
 
 
 if __name__ == "__main__":

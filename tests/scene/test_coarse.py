@@ -34,6 +34,23 @@ def test_a_window_of_the_warp_equals_the_whole_warp_bit_for_bit():
     assert np.isnan(whole).any() and np.isfinite(whole).mean() > 0.8  # nodata and the border propagate
 
 
+def test_strips_on_threads_give_the_values_of_one_thread(monkeypatch):
+    from sarflow.scene import coarse
+
+    rng = np.random.default_rng(4)
+    secondary = ArraySource(rng.exponential(size=(100, 110)).astype(np.float32))
+    grid = smooth_grid()
+    block = Block(0, 100, 0, 110)
+    residual = rng.normal(0, 0.5, (2, 100, 110)).astype(np.float32)
+    results = {}
+    for threads in (1, 3):
+        monkeypatch.setattr(coarse, "STRIP_THREADS", threads)
+        results[threads] = (warp_window(secondary, grid, block, strip_rows=9),
+                            *grid.compose(block, residual[0], residual[1], strip_rows=9))
+    for one, many in zip(results[1], results[3]):
+        np.testing.assert_array_equal(one, many)
+
+
 @pytest.mark.parametrize("shape", [(6, 7), (1, 5), (4, 1), (1, 1)])
 def test_the_prior_over_a_window_is_the_prior_at_its_pixels(shape):
     """The separable window interpolation equals `PriorGrid.at` pixel by pixel (to float32 round-off),

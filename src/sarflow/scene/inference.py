@@ -261,9 +261,9 @@ def predict_block(model, lattice: TileLattice, block: Block, reference: np.ndarr
     reference = normalise_with(reference, mean, std)
     secondary = normalise_with(secondary, mean, std)
     shape = block.shape
-    acc = np.zeros((2, *shape), dtype=np.float64)
+    acc = np.zeros((2, *shape), dtype=np.float32)
     acc_var = None
-    weight = np.zeros(shape, dtype=np.float64)
+    weight = np.zeros(shape, dtype=np.float32)
     # Calibration fitted at export; 0: the network's own sigma gets no weight (only the prior's).
     sigma_scale = float(getattr(model, "sigma_scale", 1.0))
     device = next(model.parameters()).device
@@ -291,7 +291,7 @@ def predict_block(model, lattice: TileLattice, block: Block, reference: np.ndarr
                 has_sigma = has_sigma or out.log_var is not None
                 log_var = None if out.log_var is None or sigma_scale == 0 else out.log_var.float().cpu().numpy()
                 if log_var is not None and acc_var is None:
-                    acc_var = np.zeros((2, *shape), dtype=np.float64)
+                    acc_var = np.zeros((2, *shape), dtype=np.float32)
                 for n, k in enumerate(keep):
                     r, c = chunk[k]
                     # The part of the tile inside the block, in tile and in block coordinates.
