@@ -72,8 +72,6 @@ deformation on smooth scenes (at 2 the RMSE of a uniform shift rose from
 
 from __future__ import annotations
 
-import warnings
-
 import numpy as np
 
 from sarflow.tracking.gridops import fill_nearest
@@ -198,12 +196,22 @@ def deformation_budget(dy, dx, sigma, valid, chips, step: int):
 
 
 def _nanmedian3(p: np.ndarray) -> np.ndarray:
+    """Median of the finite values of each 3 x 3 neighbourhood (edges replicated), NaN where none.
+
+    The values of ``np.nanmedian`` over the nine neighbours (the mean of the two middle values for
+    an even count), computed by one sort of the neighbours per point (NaN sort last), without
+    ``nanmedian``'s masked-array path.
+    """
     pad = np.pad(p, 1, mode="edge")
     h, w = p.shape
-    stack = np.stack([pad[a:a + h, b:b + w] for a in range(3) for b in range(3)])
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN neighbourhoods give NaN
-        return np.nanmedian(stack, axis=0)
+    stack = np.stack([pad[a:a + h, b:b + w] for a in range(3) for b in range(3)], axis=-1)
+    stack.sort(axis=-1)
+    count = np.isfinite(stack).sum(axis=-1)
+    lo = np.take_along_axis(stack, np.maximum((count - 1) // 2, 0)[..., None], axis=-1)[..., 0]
+    hi = np.take_along_axis(stack, (count // 2)[..., None], axis=-1)[..., 0]
+    med = np.where(count % 2 == 1, hi, (lo + hi) / 2)
+    med[count == 0] = np.nan
+    return med
 
 
 def deformation_error(change: np.ndarray, curvature: np.ndarray) -> np.ndarray:
