@@ -2,6 +2,7 @@
 
     python benchmarks/bench_prior_parts.py                # 2048 x 2048, grid steps 8 and 16
     python benchmarks/bench_prior_parts.py --size 1024 --steps 8 16 32
+    python benchmarks/bench_prior_parts.py --strip-sizes 128 384 768 1536   # resampling on 1 and 2 threads
 
 A simulated pair (a smooth field of up to 2 px, correlation 300 px) is made once; for each grid
 step the network's tracker prior (`sarflow.training.synthetic.prior_config` with that step and a
@@ -31,11 +32,40 @@ from sarflow.simulation.pair import simulate_pair
 from sarflow.training.synthetic import prior_config
 
 
+def strip_threads(sizes) -> None:
+    """Resampling a window of each side by a constant 0.3 px prior, one thread against two."""
+    rng = np.random.default_rng(0)
+    saved = coarse.STRIP_THREADS, coarse.STRIP_MIN_PIXELS
+    coarse.STRIP_MIN_PIXELS = 0
+    print(f"{'side':>5} {'1 thread ms':>12} {'2 threads ms':>13} {'ratio':>6}")
+    try:
+        for n in sizes:
+            source = ArraySource(rng.exponential(size=(n, n)).astype(np.float32))
+            prior = np.full((n, n), 0.3, np.float32)
+            repeats = max(3, 2_000_000 // (n * n))
+            best = {}
+            for threads in (1, 2, 1, 2):
+                coarse.STRIP_THREADS = threads
+                start = time.perf_counter()
+                for _ in range(repeats):
+                    resample(source, prior, prior, Block(0, n, 0, n))
+                best[threads] = min(best.get(threads, np.inf), (time.perf_counter() - start) / repeats)
+            print(f"{n:>5} {best[1] * 1e3:12.2f} {best[2] * 1e3:13.2f} {best[1] / best[2]:6.2f}")
+    finally:
+        coarse.STRIP_THREADS, coarse.STRIP_MIN_PIXELS = saved
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--size", type=int, default=2048)
     parser.add_argument("--steps", type=int, nargs="+", default=[8, 16])
+    parser.add_argument("--strip-sizes", type=int, nargs="+", default=None,
+                        help="only time the resampling of windows of these sides on one and on two threads "
+                             "(best of several; what `sarflow.scene.coarse.STRIP_MIN_PIXELS` rests on)")
     args = parser.parse_args()
+    if args.strip_sizes:
+        strip_threads(args.strip_sizes)
+        return
 
     n = args.size
     pair = simulate_pair(SmoothField(amplitude_px=2.0, correlation_px=300, seed=1), shape=(n, n), seed=2)

@@ -21,8 +21,8 @@ log-variance head. What changes is where the work is done:
 Meant for the residual route (`sarflow.tracking.prior`): the tracker prior takes out the large
 motion, so the receptive field needs to cover the residual and the texture, not the whole offset.
 
-Size (defaults ``base_channels=32, depth=3``): widths 32, 48, 64, 96 at 1/4 to 1/32 resolution,
-about 1 M parameters and 14 k multiply-accumulates per pixel (`conv_flops_per_pixel`), a fifth of
+Size (defaults ``base_channels=16, depth=3``): widths 32, 48, 64, 96 at 1/4 to 1/32 resolution,
+1.07 M parameters and 14 k multiply-accumulates per pixel (`conv_flops_per_pixel`), a fifth of
 `CCResSiamNet`'s.
 """
 

@@ -45,6 +45,10 @@ __all__ = ["CoarsePriorConfig", "PriorGrid", "coarse_prior_grid", "coarse_track_
 #: Threads that `resample` and `PriorGrid.compose` share their strips of rows among (`_in_strips`;
 #: `python benchmarks/bench_prior_parts.py`: two threads resample and compose 1.3-1.7 times as fast as one).
 STRIP_THREADS = min(2, os.cpu_count() or 1)
+#: Smallest window worth the threads (`python benchmarks/bench_prior_parts.py --strip-sizes 128 256
+#: 384 512 768 1536`: two threads resample a 128 px training patch in 0.64 times one's speed, 256 px
+#: alike, 384-768 px 1.2-1.3 times and 1536 px 1.5 times as fast).
+STRIP_MIN_PIXELS = 384 * 384
 
 #: Kernel that resamples the secondary onto the reference (`resample`): ``"sinc"``, the tracker's
 #: Kaiser-windowed sinc (`sarflow.tracking.subpixel`, 8 x 8 taps), or ``"keys"``, Keys cubic
@@ -182,17 +186,17 @@ class PriorGrid:
         """Whether any point was gap-filled (has a spread)."""
         return self.spread_dx is not None and bool(np.any(self.spread_dx > 0) or np.any(self.spread_dy > 0))
 
-    def spread_window(self, block: Block, *, strip_rows: int = 256) -> tuple[np.ndarray, np.ndarray]:
+    def spread_window(self, block: Block) -> tuple[np.ndarray, np.ndarray]:
         """The gap spread at every pixel of ``block`` (bilinear; float32, block shape; zeros without gaps)."""
         if not self.has_gaps:
             return np.zeros(block.shape, dtype=np.float32), np.zeros(block.shape, dtype=np.float32)
-        return self._grid_window((self.spread_dx, self.spread_dy), block, strip_rows)
+        return self._grid_window((self.spread_dx, self.spread_dy), block)
 
-    def sigma_window(self, block: Block, *, strip_rows: int = 256) -> np.ndarray | None:
+    def sigma_window(self, block: Block) -> np.ndarray | None:
         """The tracker's error estimate at every pixel of ``block`` (bilinear; float32; None when not known)."""
         if self.sigma is None:
             return None
-        return self._grid_window((self.sigma,), block, strip_rows)[0]
+        return self._grid_window((self.sigma,), block)[0]
 
     def sigma_of_network(self, block: Block, sigma_dx: np.ndarray, sigma_dy: np.ndarray,
                          prior_scale: float, prior_power: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
@@ -201,17 +205,17 @@ class PriorGrid:
         spread_dx, spread_dy = self.spread_window(block) if self.has_gaps else (None, None)
         return _sum_sigma(sigma_dx, prior_var, spread_dx), _sum_sigma(sigma_dy, prior_var, spread_dy)
 
-    def window(self, block: Block, *, strip_rows: int = 256) -> tuple[np.ndarray, np.ndarray]:
-        """The prior at every pixel of ``block`` (float32, block shape; computed in strips of rows)."""
-        return self._grid_window((self.dx, self.dy), block, strip_rows)
+    def window(self, block: Block) -> tuple[np.ndarray, np.ndarray]:
+        """The prior at every pixel of ``block`` (float32, block shape)."""
+        return self._grid_window((self.dx, self.dy), block)
 
-    def _grid_window(self, grids, block: Block, strip_rows: int) -> tuple[np.ndarray, ...]:
+    def _grid_window(self, grids, block: Block) -> tuple[np.ndarray, ...]:
         """Grids interpolated (bilinear) at every pixel of ``block``.
 
         Separable: each grid row the block needs is interpolated along the columns once (float64,
         as `at`), then each run of pixel rows between the same two grid rows is blended from them
         in float32, a few rows at a time (no per-pixel gathers); equal to `at` to float32
-        round-off. ``strip_rows`` is not needed (kept for the callers).
+        round-off.
         """
         out = tuple(np.empty(block.shape, dtype=np.float32) for _ in grids)
         if not out[0].size:
@@ -250,7 +254,7 @@ class PriorGrid:
             pdx, pdy = self.at(rows + np.nan_to_num(rdy), cols + np.nan_to_num(rdx))
             dx[s:e], dy[s:e] = rdx + pdx, rdy + pdy
 
-        _in_strips(strip, range(0, block.shape[0], strip_rows))
+        _in_strips(strip, range(0, block.shape[0], strip_rows), dx.size)
         return dx, dy
 
     def to_arrays(self) -> dict[str, np.ndarray]:
@@ -542,14 +546,15 @@ def resample(secondary, prior_dx: np.ndarray, prior_dy: np.ndarray, block: Block
         support = support4.take(ir * (width - 1) + ic)
         out[s:e] = np.where(support, np.maximum(acc, 0.0), np.nan)
 
-    _in_strips(strip, range(0, block.shape[0], strip_rows))
+    _in_strips(strip, range(0, block.shape[0], strip_rows), out.size)
     return out
 
 
-def _in_strips(work: Callable[[int], None], starts: range) -> None:
-    """``work(start)`` for every strip, shared among `STRIP_THREADS` threads (NumPy releases the GIL
-    in its gathers and arithmetic; strips write disjoint rows, so the values do not depend on it)."""
-    threads = min(STRIP_THREADS, len(starts))
+def _in_strips(work: Callable[[int], None], starts: range, pixels: int) -> None:
+    """``work(start)`` for every strip, shared among `STRIP_THREADS` threads when the window has at
+    least `STRIP_MIN_PIXELS` (NumPy releases the GIL in its gathers and arithmetic; strips write
+    disjoint rows, so the values do not depend on it)."""
+    threads = min(STRIP_THREADS, len(starts)) if pixels >= STRIP_MIN_PIXELS else 1
     if threads > 1:
         with ThreadPoolExecutor(max_workers=threads) as pool:
             for _ in pool.map(work, starts):  # re-raises a strip's error

@@ -300,7 +300,8 @@ COVERAGE = 0.6827
 
 #: Parameters that end a network's offsets, so a constant subtracted there leaves the output by it:
 #: the full-resolution head's bias of `sarflow.nn.refine_decoder.CoarseToFineDecoder` (CC-ResSiamNet,
-#: added last) and the offset head's of `sarflow.nn.unet_parts.UNetDecoder` (the comparison networks).
+#: added last) and the offset head's of `sarflow.nn.unet_parts.UNetDecoder` (the comparison networks)
+#: and of `sarflow.nn.fastnet` (CC-ResSiamNet-Fast's `ShuffleHead`, one bias per output).
 OUTPUT_BIASES = ("decoder.heads.0.bias", "decoder.offset_head.bias")
 
 #: Validation pairs the constant output is measured on (`constant_offset`), in training and at export.

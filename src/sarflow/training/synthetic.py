@@ -28,8 +28,8 @@ from sarflow.simulation.models import Landslide, McTigueSource, MogiSource, Okad
 from sarflow.simulation.pair import ImagingConfig, simulate_pair
 from sarflow.simulation.textures import TEXTURES
 
-__all__ = ["SyntheticRecipe", "Sample", "make_sample", "SEED_RANGES", "SCENARIO_KINDS", "parse_scenario_weights", "ScaledField", "SumField",
-           "with_prior", "prior_config", "prior_perturbation"]
+__all__ = ["SyntheticRecipe", "Sample", "make_sample", "SEED_RANGES", "SCENARIO_KINDS", "parse_scenario_weights",
+           "ScaledField", "SumField", "with_prior", "prior_config", "prior_perturbation"]
 
 #: Disjoint seed ranges: training streams, validation, and the held-out test set of the benchmarks.
 SEED_RANGES = {"train": (0, 1_000_000_000), "validation": (1_000_000_000, 1_100_000_000),
