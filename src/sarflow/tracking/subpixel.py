@@ -219,32 +219,53 @@ def peak_patch(surf: np.ndarray, allowed: np.ndarray | None, half: int):
         Surface around the peak (NaN filled with the patch minimum).
     """
     n, na, nb = surf.shape
-    s = np.where(np.isfinite(surf), surf, -np.inf)
+    keep = np.isfinite(surf)
     if allowed is not None:
-        s = np.where(allowed, s, -np.inf)
+        keep &= allowed
+    s = np.where(keep, surf, -np.inf)
     flat = s.reshape(n, -1)
     idx = np.argmax(flat, axis=1)
-    peak = flat[np.arange(n), idx]
+    peak = np.take_along_axis(flat, idx[:, None], axis=1)[:, 0]
     ia, ib = np.divmod(idx, nb)
     good = np.isfinite(peak) & (ia >= half) & (ia < na - half) & (ib >= half) & (ib < nb - half)
     ia = np.where(good, ia, -1)
     ib = np.where(good, ib, -1)
-    # second peak: mask a 5 x 5 neighbourhood of the main one
-    aa = np.arange(na)[None, :, None]
-    bb = np.arange(nb)[None, None, :]
-    near = (np.abs(aa - ia[:, None, None]) <= 2) & (np.abs(bb - ib[:, None, None]) <= 2)
-    s2 = np.where(near, -np.inf, s).reshape(n, -1).max(axis=1)
+    # second peak: mask the 5 x 5 neighbourhood of the main one in place (clipped to the surface;
+    # where a point has no peak, ia = ib = -1, that is the corner s[:2, :2], unused), then take the maximum
+    near = np.arange(-2, 3)
+    ra = np.clip(ia[:, None] + near, 0, na - 1)
+    rb = np.clip(ib[:, None] + near, 0, nb - 1)
+    at = (np.arange(n) * (na * nb))[:, None, None] + ra[:, :, None] * nb + rb[:, None, :]
+    s.reshape(-1)[at.ravel()] = -np.inf
+    s2 = flat.max(axis=1)
     second = np.where(np.isfinite(s2), s2, np.nan)
-    offs = np.arange(-half, half + 1)
-    ra = np.clip(np.where(good, ia, half)[:, None] + offs[None, :], 0, na - 1)
-    rb = np.clip(np.where(good, ib, half)[:, None] + offs[None, :], 0, nb - 1)
-    patch = surf[np.arange(n)[:, None, None], ra[:, :, None], rb[:, None, :]].astype(np.float64)
+    patch = _patches(surf, np.where(good, ia, half), np.where(good, ib, half), half)
     fin = np.isfinite(patch)
-    pmin = np.where(fin, patch, np.inf).min(axis=(1, 2))
-    pmin = np.where(np.isfinite(pmin), pmin, 0.0)
-    patch = np.where(fin, patch, pmin[:, None, None])
+    holed = np.flatnonzero(~fin.all(axis=(1, 2)))
+    if holed.size:
+        p, f = patch[holed], fin[holed]
+        pmin = np.where(f, p, np.inf).min(axis=(1, 2))
+        pmin = np.where(np.isfinite(pmin), pmin, 0.0)
+        patch[holed] = np.where(f, p, pmin[:, None, None])
     peak = np.where(good, peak, np.nan)
     return ia, ib, peak, second, patch
+
+
+def _patches(surf: np.ndarray, ca: np.ndarray, cb: np.ndarray, half: int) -> np.ndarray:
+    """Patches ``surf[k, ca - half:ca + half + 1, cb - half:cb + half + 1]``, float64.
+
+    Where the surface holds a whole patch the centres must lie at least
+    ``half`` from its edges; otherwise indices are clipped to the surface.
+    """
+    n, na, nb = surf.shape
+    w = 2 * half + 1
+    if na >= w and nb >= w:
+        win = np.lib.stride_tricks.sliding_window_view(surf, (w, w), axis=(1, 2))
+        return win[np.arange(n), ca - half, cb - half].astype(np.float64)
+    offs = np.arange(-half, half + 1)
+    ra = np.clip(ca[:, None] + offs[None, :], 0, na - 1)
+    rb = np.clip(cb[:, None] + offs[None, :], 0, nb - 1)
+    return surf[np.arange(n)[:, None, None], ra[:, :, None], rb[:, None, :]].astype(np.float64)
 
 
 def _parabola(patch: np.ndarray, half: int):
@@ -341,13 +362,12 @@ def _balance(patch, sy, sx, half, iterations, tol=1e-3):
     sy, sx = sy.copy(), sx.copy()
     act = np.arange(len(sy))
     for _ in range(iterations):
-        p, y, x = patch[act], sy[act], sx[act]
-        wyp, dwyp = kernel_weights(y + h, half, "sinc", derivatives=1)
-        wym, dwym = kernel_weights(y - h, half, "sinc", derivatives=1)
-        wy, dwy = kernel_weights(y, half, "sinc", derivatives=1)
-        wxp, dwxp = kernel_weights(x + h, half, "sinc", derivatives=1)
-        wxm, dwxm = kernel_weights(x - h, half, "sinc", derivatives=1)
-        wx, dwx = kernel_weights(x, half, "sinc", derivatives=1)
+        p = patch if act.size == len(patch) else patch[act]
+        y, x = sy[act], sx[act]
+        # the weights of all six positions from one table look-up
+        w, dw = kernel_weights(np.concatenate([y + h, y - h, y, x + h, x - h, x]), half, "sinc", derivatives=1)
+        wyp, wym, wy, wxp, wxm, wx = np.split(w, 6)
+        dwyp, dwym, dwy, dwxp, dwxm, dwx = np.split(dw, 6)
         cols = np.einsum("nab,nb->na", p, wx)
         cols_d = np.einsum("nab,nb->na", p, dwx)
         rows = np.einsum("na,nab->nb", wy, p)
@@ -372,8 +392,11 @@ def _balance(patch, sy, sx, half, iterations, tol=1e-3):
 
 
 def _derivs(patch, sy, sx, half, kind):
-    wy, dwy, d2wy = kernel_weights(sy, half, kind, derivatives=2)
-    wx, dwx, d2wx = kernel_weights(sx, half, kind, derivatives=2)
+    n = len(sy)
+    w, dw, d2w = kernel_weights(np.concatenate([sy, sx]), half, kind, derivatives=2)
+    wy, wx = w[:n], w[n:]
+    dwy, dwx = dw[:n], dw[n:]
+    d2wy, d2wx = d2w[:n], d2w[n:]
     cx_ = np.einsum("nab,nb->na", patch, wx)
     cdx = np.einsum("nab,nb->na", patch, dwx)
     cd2x = np.einsum("nab,nb->na", patch, d2wx)

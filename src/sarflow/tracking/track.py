@@ -260,7 +260,7 @@ def _search_tile(job: _Job, i0: int, j0: int, lo_y, hi_y, lo_x, hi_x) -> dict:
         o = cmax // 2 - c // 2
         iy = np.repeat(np.arange(ni), nj) * step + o + np.where(ok, ia, 0)
         ix = np.tile(np.arange(nj), ni) * step + o + np.where(ok, ib, 0)
-        sinv = vol.sec_invalid[k][iy, ix]
+        sinv = vol.sec_invalid_at(k, iy, ix)
         scy = iy + c // 2 + np.rint(np.where(ok, sy, 0)).astype(int)
         scx = ix + c // 2 + np.rint(np.where(ok, sx, 0)).astype(int)
         scy = np.clip(scy, 0, sbad.shape[0] - 1)
