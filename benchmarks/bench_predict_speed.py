@@ -26,6 +26,12 @@ by the prior, the blending, the composition), the network's forward passes alone
 (``passes s``, hooks around the network's calls) and set against the same limit: how well the
 network itself uses the machine, apart from the NumPy work around it.
 
+Each tile size runs twice by default (``--processes 1 0``): in this process on ``--threads``
+threads, and on every core as `sarflow predict` does by default (forked worker processes of one
+thread each, `sarflow.scene.processes`, for the prior's blocks and the network's); the prior is
+timed apart for each. The forward passes are timed in the single-process run only (the hooks do
+not see the workers').
+
 The ratio compares wall times for the whole pair: the network gives an estimate at every pixel
 (16.8 M at 4096), the loop one every 8 pixels (262 k).
 """
@@ -123,6 +129,9 @@ def main() -> None:
     parser.add_argument("--precision", choices=["bf16", "fp32"], default="bf16")
     parser.add_argument("--search-radius", type=int, default=16,
                         help="of the OpenCV loop, and of the network's tracker prior")
+    parser.add_argument("--processes", type=int, nargs="+", default=[1, 0],
+                        help="worker processes of the runs (`predict_arrays(processes=...)`; 0: every core, as "
+                             "`sarflow predict` by default; 1: this process, on --threads threads)")
     args = parser.parse_args()
 
     torch.set_num_threads(args.threads)
@@ -170,29 +179,33 @@ def main() -> None:
     print(f"OpenCV matchTemplate loop (chip 32, radius {args.search_radius}, step 8): {points:,} points in "
           f"{t_cv:.1f} s ({points / t_cv:,.0f} points/s)")
 
-    t_prior = 0.0
-    if prior == "always":
-        from sarflow.scene.blocks import ArraySource
-        from sarflow.scene.coarse import coarse_prior_grid
-        from sarflow.scene.predict import prior_route
+    from sarflow.scene.processes import resolve_processes
 
-        _, coarse = prior_route(model, prior, args.search_radius)  # the loop's search radius
-        start = time.perf_counter()
-        coarse_prior_grid(ArraySource(reference), ArraySource(secondary), config=coarse)
-        t_prior = time.perf_counter() - start
-        from sarflow.scene.coarse import coarse_track_config
+    t_prior = {}
+    for processes in args.processes:
+        workers = resolve_processes(processes)
+        t_prior[workers] = 0.0
+        if prior == "always":
+            from sarflow.scene.blocks import ArraySource
+            from sarflow.scene.coarse import coarse_prior_grid, coarse_track_config
+            from sarflow.scene.predict import prior_route
 
-        chips = ", ".join(str(c) for c in coarse_track_config(reference.shape, coarse).chip_sizes)
-        print(f"the network's tracker prior (step {coarse.step}, chips {chips}, radius {coarse.search_radius}): "
-              f"{t_prior:.1f} s ({t_prior / t_cv:.2f} x the OpenCV loop)")
+            _, coarse = prior_route(model, prior, args.search_radius)  # the loop's search radius
+            start = time.perf_counter()
+            coarse_prior_grid(ArraySource(reference), ArraySource(secondary), config=coarse, processes=workers)
+            t_prior[workers] = time.perf_counter() - start
+            chips = ", ".join(str(c) for c in coarse_track_config(reference.shape, coarse).chip_sizes)
+            how = f"{workers} processes" if workers > 1 else f"1 process, {args.threads} threads"
+            print(f"the network's tracker prior (step {coarse.step}, chips {chips}, radius {coarse.search_radius}), "
+                  f"{how}: {t_prior[workers]:.1f} s ({t_prior[workers] / t_cv:.2f} x the OpenCV loop)")
 
     pixels = args.size * args.size
     passes_timer = ForwardTimer(model)
     print()
-    print(f"{'tile':>5} {'overlap':>7} {'passes/px':>9} {'total s':>8} {'net s':>8} {'net/OpenCV':>10} "
+    print(f"{'tile':>5} {'procs':>5} {'overlap':>7} {'passes/px':>9} {'total s':>8} {'net s':>8} {'net/OpenCV':>10} "
           f"{'total/OpenCV':>12} {'Mpx/s':>7} {'GFLOP/s':>8} {'bf16 limit Mpx/s':>16} {'of limit':>8} "
           f"{'passes s':>8} {'passes of limit':>15}")
-    for tile in args.tile_sizes:
+    for tile, workers in [(t, resolve_processes(p)) for t in args.tile_sizes for p in args.processes]:
         config = InferenceConfig(tile_size=tile, overlap=args.overlap, batch_size=args.batch_size,
                                  precision=args.precision, device="cpu")
         lattice = lattice_for(model, (args.size, args.size), config)
@@ -201,18 +214,19 @@ def main() -> None:
         passes_timer.seconds = 0.0
         start = time.perf_counter()
         out = predict_arrays(model, reference, secondary, config=config, prior=prior,
-                             search_radius=args.search_radius)
+                             search_radius=args.search_radius, processes=workers)
         t_total = time.perf_counter() - start
-        t_passes = passes_timer.seconds
-        t_net = t_total - t_prior
+        t_passes = passes_timer.seconds  # the hooks see the passes of this process only
+        t_net = t_total - t_prior[workers]
         assert np.isfinite(out["dx"]).mean() > 0.99
         flops = 2 * macs * tile_pixels
         limit = bf16 * 1e9 / (2 * macs * passes) / 1e6
         rate = pixels / t_net / 1e6
-        print(f"{tile:>5} {lattice.ramp[0]:>7} {passes:>9.2f} {t_total:>8.1f} {t_net:>8.1f} {t_net / t_cv:>10.2f} "
+        passes_text = f"{t_passes:>8.1f} {pixels / t_passes / 1e6 / limit:>15.1%}" if workers == 1 else \
+            f"{'-':>8} {'-':>15}"
+        print(f"{tile:>5} {workers:>5} {lattice.ramp[0]:>7} {passes:>9.2f} {t_total:>8.1f} {t_net:>8.1f} {t_net / t_cv:>10.2f} "
               f"{t_total / t_cv:>12.2f} {rate:>7.3f} "
-              f"{flops / t_net / 1e9:>8.1f} {limit:>16.3f} {rate / limit:>8.1%} {t_passes:>8.1f} "
-              f"{pixels / t_passes / 1e6 / limit:>15.1%}")
+              f"{flops / t_net / 1e9:>8.1f} {limit:>16.3f} {rate / limit:>8.1%} {passes_text}")
 
 
 if __name__ == "__main__":

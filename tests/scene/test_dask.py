@@ -47,7 +47,7 @@ def gather(model, job, client, **compute):
 def test_cluster_job_equals_the_single_process_job(tmp_path, model, cluster):
     paths = write_pair(tmp_path, *small_pair((128, 144), seed=8))
     options = dict(model=model, config=small_config(), prior="always", search_radius=8, block_pixels=48)
-    single = predict(*paths, tmp_path / "single.tif", **options)
+    single = predict(*paths, tmp_path / "single.tif", processes=1, **options)
     # As `--scheduler ADDRESS` does: a client of its own on an existing cluster.
     spread = predict(*paths, tmp_path / "dask.tif", scheduler=cluster.scheduler.address, **options)
     assert single.blocks == spread.blocks == 9 and spread.prior_used
@@ -61,7 +61,7 @@ def test_cluster_job_equals_the_single_process_job(tmp_path, model, cluster):
 def test_a_scene_of_one_memory_block_is_cut_for_the_workers(tmp_path, model, cluster):
     paths = write_pair(tmp_path, *small_pair((128, 144), seed=8))
     options = dict(model=model, config=small_config(), prior="none")
-    single = predict(*paths, tmp_path / "single.tif", **options)
+    single = predict(*paths, tmp_path / "single.tif", processes=1, **options)
     spread = predict(*paths, tmp_path / "dask.tif", client=cluster, **options)
     assert single.blocks == 1 and spread.blocks >= 2  # two workers: both get a block
     a, b = read_offsets(tmp_path / "single.tif"), read_offsets(tmp_path / "dask.tif")

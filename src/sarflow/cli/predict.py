@@ -41,6 +41,9 @@ from sarflow.scene.inference import InferenceConfig
               help="run the blocks on a local Dask cluster of this many processes (0: this process)")
 @click.option("--scheduler", default=None, metavar="ADDRESS",
               help="run the blocks on the Dask cluster of this scheduler, e.g. tcp://10.0.0.1:8786")
+@click.option("--processes", type=click.IntRange(min=0), default=0, show_default=True,
+              help="local worker processes (one thread each) for the tracker prior and, without Dask, the "
+                   "network's blocks (0: every core; 1: this process only)")
 @click.option("--netcdf", is_flag=True, help="also write a NetCDF beside a GeoTIFF output")
 @click.option("--overwrite", is_flag=True, help="replace an existing output (refused otherwise)")
 @click.option("--dates", nargs=2, default=None, metavar="REFERENCE_DATE SECONDARY_DATE",
@@ -48,7 +51,7 @@ from sarflow.scene.inference import InferenceConfig
                    "sarflow velocity")
 @click.option("--quiet", is_flag=True, help="no progress bar")
 def predict(reference, secondary, output, pairs, model, prior, search_radius, band, window, max_memory, block_pixels,
-            resume, workers, scheduler, netcdf, overwrite, dates, quiet, **kwargs):
+            resume, workers, scheduler, processes, netcdf, overwrite, dates, quiet, **kwargs):
     """Dense per-pixel offsets between two SAR amplitude images from a network (CC-ResSiamNet).
 
     Writes dx, dy (pixels; a feature at reference (r, c) lies at (r + dy, c + dx) in the secondary)
@@ -73,7 +76,7 @@ def predict(reference, secondary, output, pairs, model, prior, search_radius, ba
         raise click.BadParameter("must be 0 or more", param_hint="--workers")
     options = dict(model=model, config=config, prior=prior, search_radius=search_radius, band=band,
                    netcdf=netcdf, overwrite=overwrite, resume=resume, max_memory=max_memory, block_pixels=block_pixels,
-                   workers=workers, scheduler=scheduler)
+                   workers=workers, scheduler=scheduler, processes=processes)
     if pairs is not None:
         if reference or secondary:
             raise click.UsageError("give REFERENCE SECONDARY or --pairs FILE, not both")

@@ -260,7 +260,7 @@ def parallel_block_shape(lattice: TileLattice, side: int, slots: int) -> tuple[i
     ``nr x nc`` blocks (at most twice ``slots`` of them), the one with the least estimated time,
     counted in network tiles, wins: the larger of the busiest block's tiles and all tiles over
     ``slots`` (a tile that straddles a cut is run by both blocks, so cutting more costs work);
-    ties go to fewer blocks. A scene of one tile is never cut.
+    ties go to fewer blocks, then to wider ones. A scene of one tile is never cut.
     """
     h, w = lattice.shape
     side = max(int(side), 1)
@@ -274,7 +274,10 @@ def parallel_block_shape(lattice: TileLattice, side: int, slots: int) -> tuple[i
                 break
             rows, cols = -(-h // nr), -(-w // nc)
             tiles = [len(lattice.tiles_touching(b)) for b in split_blocks((h, w), rows, cols)]
-            key = (max(max(tiles), sum(tiles) / slots), len(tiles))
+            # ties: fewer blocks, then wider ones (the NumPy work around the network goes by rows,
+            # and a raster is read by rows: 2.3 against 6.3 ns per pixel for the prior's
+            # interpolation on 2304 x 4096 against 4096 x 2304 pixels)
+            key = (max(max(tiles), sum(tiles) / slots), len(tiles), -cols)
             if best is None or key < best[0]:
                 best = (key, rows, cols)
     return best[1], best[2]

@@ -335,7 +335,7 @@ def coarse_track_config(shape: tuple[int, int], config: CoarsePriorConfig):
 
 
 def coarse_prior_grid(reference, secondary, *, config: CoarsePriorConfig = CoarsePriorConfig(),
-                      progress: Callable[[int, int], None] | None = None) -> PriorGrid:
+                      progress: Callable[[int, int], None] | None = None, processes: int = 1) -> PriorGrid:
     """The coarse tracker's field on its grid, tracked block by block, adaptively smoothed, gap-filled and
     median-filtered.
 
@@ -346,6 +346,10 @@ def coarse_prior_grid(reference, secondary, *, config: CoarsePriorConfig = Coars
     config : CoarsePriorConfig
     progress : callable ``(done, total)``, optional
         Blocks done and in all.
+    processes : int
+        Track the blocks on this many forked worker processes of one thread each
+        (`sarflow.scene.processes`; the same grid as one process, whose tracker shares each block's
+        tiles among its threads); 1: in this process.
 
     Returns
     -------
@@ -354,7 +358,7 @@ def coarse_prior_grid(reference, secondary, *, config: CoarsePriorConfig = Coars
     """
     from scipy import ndimage
 
-    from sarflow.tracking import grid_coordinates, track_offsets
+    from sarflow.tracking import grid_coordinates
     from sarflow.tracking.gridops import adaptive_smooth, fill_nearest
 
     h, w = reference.shape
@@ -369,26 +373,35 @@ def coarse_prior_grid(reference, secondary, *, config: CoarsePriorConfig = Coars
     margin = -(-(max(track_config.chip_sizes) // 2 + track_config.search_radius) // step) + 2
     per_block = config.block_size // step
     blocks = [(i, j) for i in range(0, len(rows), per_block) for j in range(0, len(cols), per_block)]
-    for n, (i0, j0) in enumerate(blocks, start=1):
+    windows = []
+    for i0, j0 in blocks:
         i1, j1 = min(i0 + per_block, len(rows)), min(j0 + per_block, len(cols))
         # The window starts on a multiple of step, so its own grid falls on the scene's grid.
-        win = Block(max(0, (i0 - margin) * step), min(h, (i1 + margin) * step),
-                    max(0, (j0 - margin) * step), min(w, (j1 + margin) * step))
-        ref = reference.read(win.row0, win.row1, win.col0, win.col1)
-        sec = secondary.read(win.row0, win.row1, win.col0, win.col1)
-        try:
-            result = track_offsets(ref, sec, config=track_config)
-        except SarflowError:  # an all-nodata or featureless window: its points stay gaps
-            result = None
-        if result is not None:
-            a, b = win.row0 // step, win.col0 // step
-            gdx[i0:i1, j0:j1] = result.dx[i0 - a : i1 - a, j0 - b : j1 - b]
-            gdy[i0:i1, j0:j1] = result.dy[i0 - a : i1 - a, j0 - b : j1 - b]
-            sigma = result.quality["sigma_px"][i0 - a : i1 - a, j0 - b : j1 - b]
-            gsigma[i0:i1, j0:j1] = np.where(np.isfinite(result.dx[i0 - a : i1 - a, j0 - b : j1 - b]), sigma, np.nan)
-            gchip[i0:i1, j0:j1] = result.quality["chip_size"][i0 - a : i1 - a, j0 - b : j1 - b]
+        windows.append(((i0, i1, j0, j1), Block(max(0, (i0 - margin) * step), min(h, (i1 + margin) * step),
+                                                max(0, (j0 - margin) * step), min(w, (j1 + margin) * step))))
+    done = 0
+
+    def store(n: int, bands: tuple | None) -> None:
+        nonlocal done
+        if bands is not None:
+            i0, i1, j0, j1 = windows[n][0]
+            for grid, band in zip((gdx, gdy, gsigma, gchip), bands):
+                grid[i0:i1, j0:j1] = band
+        done += 1
         if progress is not None:
-            progress(n, len(blocks))
+            progress(done, len(blocks))
+
+    from sarflow.scene.processes import resolve_processes, run_in_processes
+
+    processes = min(resolve_processes(processes), len(blocks))
+    if processes > 1:
+        from dataclasses import replace
+
+        state = (reference, secondary, replace(track_config, workers=1), windows)
+        run_in_processes(_prior_block, state, range(len(blocks)), processes, store)
+    else:
+        for n in range(len(blocks)):
+            store(n, _prior_block((reference, secondary, track_config, windows), n))
     spreads = [gap_spread(band) for band in (gdx, gdy)]
     if config.smoothing == "adaptive":
         gdx, gdy = adaptive_smooth(np.stack([gdx, gdy]), gsigma, gchip, step)
@@ -401,6 +414,28 @@ def coarse_prior_grid(reference, secondary, *, config: CoarsePriorConfig = Coars
         fields.append(band.astype(np.float32))
     return PriorGrid(fields[0], fields[1], row0=step // 2, col0=step // 2, step=step, spread_dx=spreads[0],
                      spread_dy=spreads[1], sigma=fields[2])
+
+
+def _prior_block(state, n: int) -> tuple[np.ndarray, ...] | None:
+    """Block ``n`` of a coarse pass (``state``: the sources, the tracker's settings, the blocks' grid
+    ranges and windows): dx, dy, sigma and chip size of its own grid points (NaN where rejected),
+    None where its window has nothing to track."""
+    from sarflow.tracking import track_offsets
+
+    reference, secondary, track_config, windows = state
+    (i0, i1, j0, j1), win = windows[n]
+    step = track_config.step
+    ref = reference.read(win.row0, win.row1, win.col0, win.col1)
+    sec = secondary.read(win.row0, win.row1, win.col0, win.col1)
+    try:
+        result = track_offsets(ref, sec, config=track_config)
+    except SarflowError:  # an all-nodata or featureless window: its points stay gaps
+        return None
+    a, b = win.row0 // step, win.col0 // step
+    own = (slice(i0 - a, i1 - a), slice(j0 - b, j1 - b))
+    dx, dy = result.dx[own], result.dy[own]
+    sigma = np.where(np.isfinite(dx), result.quality["sigma_px"][own], np.nan)
+    return dx, dy, sigma, result.quality["chip_size"][own]
 
 
 def gap_spread(grid: np.ndarray) -> np.ndarray:
@@ -534,11 +569,15 @@ def resample(secondary, prior_dx: np.ndarray, prior_dy: np.ndarray, block: Block
         acc = np.zeros(pr.shape, dtype=np.float32)
         part = np.empty(pr.shape, dtype=np.float32)
         term = np.empty(pr.shape, dtype=np.float32)
+        index = np.empty(pr.shape, dtype=np.intp)
         for m in range(last - first + 1):
-            row = base + (m + first) * width
-            part.fill(0.0)
-            for n in range(last - first + 1):
-                flat.take(row + (n + first), out=term)
+            # the taps of one row, left to right: one index array moved along (no new arrays)
+            np.add(base, (m + first) * width + first, out=index)
+            flat.take(index, out=part)
+            part *= wc[0]
+            for n in range(1, last - first + 1):
+                index += 1
+                flat.take(index, out=term)
                 term *= wc[n]
                 part += term
             part *= wr[m]

@@ -47,6 +47,7 @@ from sarflow.scene.blocks import (
 )
 from sarflow.scene.coarse import CoarsePriorConfig, PriorGrid, coarse_prior_grid, resample, warp_window
 from sarflow.scene.journal import file_identity
+from sarflow.scene.processes import resolve_processes, run_in_processes, shared_array
 from sarflow.scene.inference import (
     InferenceConfig,
     combine_sums,
@@ -72,7 +73,12 @@ __all__ = [
     "compute_block",
     "PredictSummary",
     "DEFAULT_MAX_MEMORY",
+    "PROCESS_MIN_PIXELS",
 ]
+
+#: Smallest scene (pixels) whose network blocks `predict` spreads over every core by default
+#: (``processes=0``); measured with ``benchmarks/bench_predict_speed.py`` (README).
+PROCESS_MIN_PIXELS = 3072 * 3072
 
 
 # ----------------------------------------------------------------------------------- the block job
@@ -173,7 +179,8 @@ def _decide_prior(grid: PriorGrid | None, prior: str, threshold_px: float) -> Pr
 
 def predict_arrays(model, reference: np.ndarray, secondary: np.ndarray, *, config=None, prior: str = "auto",
                    prior_threshold_px: float = 3.0, search_radius: int = 64,
-                   progress: Callable[[int, int], None] | None = None, return_prior: bool = False) -> dict:
+                   progress: Callable[[int, int], None] | None = None, return_prior: bool = False,
+                   processes: int = 1) -> dict:
     """Network offsets of an in-memory pair, with the coarse-prior route for large motion.
 
     Parameters
@@ -186,10 +193,15 @@ def predict_arrays(model, reference: np.ndarray, secondary: np.ndarray, *, confi
         ``auto`` runs the coarse tracker and uses it when its largest offset exceeds
         ``prior_threshold_px``.
     progress : callable ``(done, total)``, optional
-        Network tiles.
+        Network tiles (a tile straddling two blocks counts in both).
     return_prior : bool
         Also return the prior itself per pixel (``prior_dx``, ``prior_dy``) where one was used: the
         baseline the network corrects.
+    processes : int
+        Worker processes (`sarflow.scene.processes`; 0: every core): the prior's blocks and, on the
+        CPU, the network's blocks (the scene cut into about two blocks per process,
+        `sarflow.scene.blocks.parallel_block_shape`) run on forked workers of one thread each. The
+        results are those of one process. 1: everything in this process.
 
     Returns
     -------
@@ -200,23 +212,49 @@ def predict_arrays(model, reference: np.ndarray, secondary: np.ndarray, *, confi
         raise InputError(f"reference and secondary must be 2-D images of one shape, got {reference.shape} "
                          f"and {secondary.shape}")
     config = config or InferenceConfig()
+    processes = resolve_processes(processes)
+    if config.resolved_device() != "cpu":
+        processes = 1  # one process drives the accelerator (CUDA does not survive a fork)
     ref, sec = ArraySource(reference), ArraySource(secondary)
     statistics = log_statistics(reference, secondary)
     prior, coarse_config = prior_route(model, prior, search_radius)
     grid = None
     if prior != "none":
-        grid = coarse_prior_grid(ref, sec, config=coarse_config)
+        grid = coarse_prior_grid(ref, sec, config=coarse_config, processes=processes)
     grid = _decide_prior(grid, prior, prior_threshold_px)
     model = prepare_model(model, config)
     lattice = lattice_for(model, reference.shape, config)
-    job = BlockJob(ref, sec, lattice, (Block(0, reference.shape[0], 0, reference.shape[1]),), statistics, grid,
-                   config, _bands_of(model))
-    bands = compute_block(model, job, 0, tile_counter(progress, lattice.count))
+    h, w = reference.shape
+    blocks = (Block(0, h, 0, w),)
+    if processes > 1 and lattice.count >= 2 * processes:
+        blocks = tuple(split_blocks((h, w), *parallel_block_shape(lattice, max(h, w), processes)))
+    job = BlockJob(ref, sec, lattice, blocks, statistics, grid, config, _bands_of(model))
+    if len(blocks) == 1:
+        bands = compute_block(model, job, 0, tile_counter(progress, lattice.count))
+    else:
+        bands = shared_array((len(job.bands), h, w))
+        counter = tile_counter(progress, sum(job.tiles(k) for k in range(len(blocks))))
+        run_in_processes(_shared_block, (model, job, bands), range(len(blocks)), processes,
+                         lambda k, tiles: counter(tiles))
     out = dict(zip(job.bands, bands))
     out["prior_used"] = grid is not None
     if return_prior and grid is not None:
         out["prior_dx"], out["prior_dy"] = grid.window(Block(0, reference.shape[0], 0, reference.shape[1]))
     return out
+
+
+def _shared_block(state, index: int) -> int:
+    """On a worker: block ``index`` written into the shared output bands; returns its tile count."""
+    model, job, bands = state
+    block = job.blocks[index]
+    bands[:, block.row0:block.row1, block.col0:block.col1] = compute_block(model, job, index)
+    return job.tiles(index)
+
+
+def _file_block(state, index: int) -> np.ndarray:
+    """On a worker: the bands of block ``index`` (returned to the job, which journals them)."""
+    model, job = state
+    return compute_block(model, job, index)
 
 
 def prior_route(model, prior: str, search_radius: int) -> tuple[str, CoarsePriorConfig]:
@@ -350,14 +388,20 @@ def _release_free_memory() -> None:
         pass
 
 
-def plan_block_side(model, lattice: TileLattice, config: InferenceConfig, budget: int, *, margin: int) -> int:
-    """Block side for a memory budget (see `sarflow.scene.blocks.MemoryModel`)."""
+def plan_block_side(model, lattice: TileLattice, config: InferenceConfig, budget: int, *, margin: int,
+                    processes: int = 1) -> int:
+    """Block side for a memory budget (see `sarflow.scene.blocks.MemoryModel`).
+
+    With ``processes`` forked workers, each holds a block and a batch's activations at once; what
+    they inherit (interpreter, libraries, network, prior) is shared with this process and counted once.
+    """
     from sarflow.scene.inference import activation_bytes
 
+    processes = max(int(processes), 1)
     fixed = current_rss()
     if config.resolved_device() == "cpu":
-        fixed += activation_bytes(model, config, lattice.tile)
-    return MemoryModel(fixed).block_side(budget, lattice, margin=margin)
+        fixed += processes * activation_bytes(model, config, lattice.tile)
+    return MemoryModel(fixed, MemoryModel.bytes_per_pixel * processes).block_side(budget, lattice, margin=margin)
 
 
 def predict(reference: str | Path, secondary: str | Path, output: str | Path, *, model="ccressiamnet",
@@ -366,7 +410,7 @@ def predict(reference: str | Path, secondary: str | Path, output: str | Path, *,
             resume: bool = False, max_memory: str | int | None = None, block_pixels: int | None = None,
             window: tuple[int, int, int, int] | None = None, workers: int = 0, scheduler: str | None = None,
             client=None, progress: Callable[[int, int], None] | None = None,
-            dates: Sequence | None = None) -> PredictSummary:
+            dates: Sequence | None = None, processes: int = 0) -> PredictSummary:
     """Dense (per-pixel) offsets of a raster pair from a network, written as an offsets product.
 
     Bands: ``dx``, ``dy`` (pixels), ``sigma_dx``, ``sigma_dy`` (1-sigma uncertainty, pixels) when
@@ -412,6 +456,13 @@ def predict(reference: str | Path, secondary: str | Path, output: str | Path, *,
     dates : (reference, secondary), optional
         Acquisition dates, stored as the product's ``reference_date`` / ``secondary_date`` tags
         (where `sarflow velocity` looks for them); checked before any work.
+    processes : int
+        Local worker processes, forked from this one, one thread each (`sarflow.scene.processes`;
+        1: all in this process): they track the prior's blocks and, without Dask and on the CPU,
+        run the network's blocks (the memory budget is shared among them). 0: every core, the
+        network's blocks only on scenes of `PROCESS_MIN_PIXELS` or more (on smaller ones the
+        tiles that two blocks share cost more than the second core gains). The product is the
+        same for any number.
 
     Returns
     -------
@@ -451,6 +502,9 @@ def predict(reference: str | Path, secondary: str | Path, output: str | Path, *,
     ref_src = RasterSource.open(reference, band=band, window=window)
     sec_src = RasterSource.open(secondary, band=band, window=window)
     net = _load(model, config)
+    local = resolve_processes(processes) if config.resolved_device() == "cpu" else 1
+    # Every core by default only where the network's blocks are worth a worker each.
+    network_local = local if processes or ref_src.shape[0] * ref_src.shape[1] >= PROCESS_MIN_PIXELS else 1
     lattice = lattice_for(net, ref_src.shape, config)
     bands = _bands_of(net)
     prior, prior_config = prior_route(net, prior, search_radius)
@@ -475,7 +529,7 @@ def predict(reference: str | Path, secondary: str | Path, output: str | Path, *,
         if prior != "none":
             stored = journal.load_state("prior")
             if stored is None:
-                grid = coarse_prior_grid(ref_src, sec_src, config=prior_config)
+                grid = coarse_prior_grid(ref_src, sec_src, config=prior_config, processes=local)
                 journal.save_state("prior", grid.to_arrays())
             else:
                 grid = PriorGrid.from_arrays(stored)
@@ -484,13 +538,16 @@ def predict(reference: str | Path, secondary: str | Path, output: str | Path, *,
             # Planned now, with what the passes above left in this process counted in.
             _release_free_memory()
             margin = 0 if grid is None else int(math.ceil(grid.max_offset())) + 4
-            side = int(block_pixels) if block_pixels is not None else plan_block_side(net, lattice, config, budget,
-                                                                                   margin=margin)
+            slots = network_local if dask_client is None else 1
+            side = int(block_pixels) if block_pixels is not None else plan_block_side(
+                net, lattice, config, budget, margin=margin, processes=slots)
             shape = (side, side)
             if block_pixels is None and dask_client is not None:  # a block per worker thread (one runs on one)
                 from sarflow.scene.dask import task_slots
 
-                shape = parallel_block_shape(lattice, side, task_slots(dask_client))
+                slots = task_slots(dask_client)
+            if block_pixels is None and slots > 1:
+                shape = parallel_block_shape(lattice, side, slots)
             journal.save_plan({"block_side": side, "block_shape": list(shape)})
         side = int(journal.plan["block_side"])
         block_shape = tuple(int(v) for v in journal.plan.get("block_shape", (side, side)))
@@ -514,6 +571,12 @@ def predict(reference: str | Path, secondary: str | Path, output: str | Path, *,
             from sarflow.scene.dask import run_blocks
 
             run_blocks(net, job, todo, journal.save, client=dask_client, progress=lambda k: advance(job.tiles(k)))
+        elif network_local > 1 and len(todo) > 1:
+            def keep(k: int, bands: np.ndarray) -> None:
+                journal.save(k, bands)
+                advance(job.tiles(k))
+
+            run_in_processes(_file_block, (net, job), todo, network_local, keep)
         else:
             for k in todo:
                 journal.save(k, compute_block(net, job, k, advance))
