@@ -156,3 +156,13 @@ def test_workers_share_the_memory_budget(model):
     one = plan_block_side(net, lattice, config, budget, margin=0)
     two = plan_block_side(net, lattice, config, budget, margin=0, processes=2)
     assert two < one
+
+
+def test_a_prior_block_needs_the_tracker_bytes_of_its_window():
+    from sarflow.scene.coarse import prior_block_bytes
+    from sarflow.scene.track_blocks import TRACK_BYTES_PER_PIXEL
+    from sarflow.training.synthetic import PRIOR_BLOCK, prior_config
+
+    config = prior_config(16)  # margin: half the 128 px chip plus the 16 px search, plus two 8 px steps
+    assert prior_block_bytes((20000, 30000), config) == TRACK_BYTES_PER_PIXEL * (PRIOR_BLOCK + 2 * 96) ** 2
+    assert prior_block_bytes((500, 700), config) == TRACK_BYTES_PER_PIXEL * 500 * 700  # the whole scene

@@ -40,6 +40,7 @@ from sarflow.errors import InputError, SarflowError
 from sarflow.scene.blocks import Block
 
 __all__ = ["CoarsePriorConfig", "PriorGrid", "coarse_prior_grid", "coarse_track_config", "gap_spread", "warp_window",
+           "prior_block_bytes",
            "resample", "combined_sigma", "prior_variance", "RESAMPLE_KERNEL", "KEYS_A", "GAP_WINDOWS", "GAP_MIN_POINTS"]
 
 #: Threads that `resample` and `PriorGrid.compose` share their strips of rows among (`_in_strips`;
@@ -414,6 +415,17 @@ def coarse_prior_grid(reference, secondary, *, config: CoarsePriorConfig = Coars
         fields.append(band.astype(np.float32))
     return PriorGrid(fields[0], fields[1], row0=step // 2, col0=step // 2, step=step, spread_dx=spreads[0],
                      spread_dy=spreads[1], sigma=fields[2])
+
+
+def prior_block_bytes(shape: tuple[int, int], config: CoarsePriorConfig) -> int:
+    """Memory one block of the coarse pass over a scene of ``shape`` needs, bytes: the tracker's
+    per-pixel need (`sarflow.scene.track_blocks.TRACK_BYTES_PER_PIXEL`) over the block's window."""
+    from sarflow.scene.track_blocks import TRACK_BYTES_PER_PIXEL
+
+    track_config = coarse_track_config(shape, config)
+    margin = (-(-(max(track_config.chip_sizes) // 2 + track_config.search_radius) // config.step) + 2) * config.step
+    side = [min(config.block_size, n) + 2 * margin for n in shape]
+    return TRACK_BYTES_PER_PIXEL * min(side[0], shape[0]) * min(side[1], shape[1])
 
 
 def _prior_block(state, n: int) -> tuple[np.ndarray, ...] | None:

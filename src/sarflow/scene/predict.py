@@ -45,7 +45,14 @@ from sarflow.scene.blocks import (
     parallel_block_shape,
     split_blocks,
 )
-from sarflow.scene.coarse import CoarsePriorConfig, PriorGrid, coarse_prior_grid, resample, warp_window
+from sarflow.scene.coarse import (
+    CoarsePriorConfig,
+    PriorGrid,
+    coarse_prior_grid,
+    prior_block_bytes,
+    resample,
+    warp_window,
+)
 from sarflow.scene.journal import file_identity
 from sarflow.scene.processes import resolve_processes, run_in_processes, shared_array
 from sarflow.scene.inference import (
@@ -529,7 +536,10 @@ def predict(reference: str | Path, secondary: str | Path, output: str | Path, *,
         if prior != "none":
             stored = journal.load_state("prior")
             if stored is None:
-                grid = coarse_prior_grid(ref_src, sec_src, config=prior_config, processes=local)
+                # As many workers as the memory budget holds blocks of the coarse pass.
+                room = budget - current_rss()
+                workers = max(1, min(local, room // prior_block_bytes(ref_src.shape, prior_config)))
+                grid = coarse_prior_grid(ref_src, sec_src, config=prior_config, processes=workers)
                 journal.save_state("prior", grid.to_arrays())
             else:
                 grid = PriorGrid.from_arrays(stored)

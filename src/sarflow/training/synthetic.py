@@ -291,6 +291,13 @@ def make_sample(recipe: SyntheticRecipe, seed: int, *, kind: str | None = None) 
 #: The tracker prior of residual training (`with_prior`); inference uses the same for such networks:
 #: grid step, smallest chip, search radius (pixels) and chip sizes (the tracker's own 32, 64, 128).
 PRIOR_STEP, PRIOR_CHIP, PRIOR_SEARCH_RADIUS, PRIOR_KERNELS = 8, 32, 16, 3
+#: Blocks the prior of a scene is tracked in, pixels a side. Each block is tracked on a window with
+#: a margin of 96 px a side, so smaller blocks repeat more work: on the 4096 x 4096 pair of
+#: ``benchmarks/bench_predict_speed.py`` (2 processes) 2048 px blocks took 3.8-3.9 s against 4.7-4.9
+#: s for 1024 px ones, with the same RMSE against the truth (0.0294 px at both); about 100 bytes
+#: per window pixel each (500 MB; `sarflow.scene.predict` gives the prior as many workers as
+#: the memory budget holds). Patches and held-out scenes of up to 2048 px are one block either way.
+PRIOR_BLOCK = 2048
 
 
 def prior_config(search_radius: int = PRIOR_SEARCH_RADIUS):
@@ -304,7 +311,7 @@ def prior_config(search_radius: int = PRIOR_SEARCH_RADIUS):
     from sarflow.scene.coarse import CoarsePriorConfig
 
     return CoarsePriorConfig(search_radius=search_radius, step=PRIOR_STEP, chip_size=PRIOR_CHIP,
-                             block_size=1024, kernels=PRIOR_KERNELS)
+                             block_size=PRIOR_BLOCK, kernels=PRIOR_KERNELS)
 
 
 def prior_perturbation(rng: np.random.Generator, shape: tuple[int, int], amplitude: float,
