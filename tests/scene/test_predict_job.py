@@ -65,6 +65,21 @@ def test_killed_run_resumes_to_the_clean_result(scene, weights, tmp_path):
     assert_same_product(read_offsets(out), read_offsets(clean))
 
 
+def test_cli_on_worker_processes_writes_the_product_of_one_process(scene, weights, tmp_path):
+    _, (ref, sec), _ = scene
+    args = [ref, sec, "--model", weights, "--tile-size", 64, "--overlap", 16, "--precision", "fp32", "--device", "cpu",
+            "--prior", "always", "--search-radius", 8, "--quiet"]
+    spread = run_cli(*args, "-o", tmp_path / "spread.tif", "--processes", 2)
+    assert spread.returncode == 0, spread.stderr
+    single = run_cli(*args, "-o", tmp_path / "single.tif", "--processes", 1)
+    assert single.returncode == 0, single.stderr
+    a, b = read_offsets(tmp_path / "spread.tif"), read_offsets(tmp_path / "single.tif")
+    np.testing.assert_array_equal(np.isnan(a.dx), np.isnan(b.dx))
+    assert float(np.nanmax(np.abs(a.dx - b.dx))) < 1e-5
+    refused = run_cli(*args, "-o", tmp_path / "refused.tif", "--processes", -1)
+    assert refused.returncode == 2 and "--processes" in refused.stderr and not (tmp_path / "refused.tif").exists()
+
+
 def test_resume_refuses_the_partial_run_of_another_job(scene, weights, tmp_path):
     _, (ref, sec), _ = scene
     out = tmp_path / "dense.tif"

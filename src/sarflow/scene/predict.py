@@ -10,8 +10,9 @@ coarse prior is tracked block by block, and the network runs block by block over
 lattice (`sarflow.scene.blocks`), each block reading only the windows it needs. The block size is
 the largest the memory budget (``max_memory``) allows. Finished blocks are journalled beside the
 output (`sarflow.scene.journal`), so a killed job resumes; the product is assembled from them and
-appears only when complete. Blocks can also run as a Dask graph on a cluster
-(`sarflow.scene.dask`).
+appears only when complete. The prior's blocks and, on large scenes, the network's blocks run on
+worker processes forked from the job, one per core (`sarflow.scene.processes`); blocks can also run
+as a Dask graph on a cluster (`sarflow.scene.dask`).
 """
 
 from __future__ import annotations
