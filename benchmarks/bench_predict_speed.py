@@ -195,7 +195,9 @@ def main() -> None:
             coarse_prior_grid(ArraySource(reference), ArraySource(secondary), config=coarse, processes=workers)
             t_prior[workers] = time.perf_counter() - start
             chips = ", ".join(str(c) for c in coarse_track_config(reference.shape, coarse).chip_sizes)
-            how = f"{workers} processes" if workers > 1 else f"1 process, {args.threads} threads"
+            blocks = (-(-args.size // coarse.block_size)) ** 2  # its blocks: never more workers than these
+            how = f"{min(workers, blocks)} processes" if min(workers, blocks) > 1 else \
+                f"1 process, {args.threads} threads"
             print(f"the network's tracker prior (step {coarse.step}, chips {chips}, radius {coarse.search_radius}), "
                   f"{how}: {t_prior[workers]:.1f} s ({t_prior[workers] / t_cv:.2f} x the OpenCV loop)")
 
