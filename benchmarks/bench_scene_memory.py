@@ -4,9 +4,10 @@
     python benchmarks/bench_scene_memory.py --sizes 1024 2048 --no-virtual --no-default-network   # quick
     python benchmarks/bench_scene_memory.py --virtual-window 0 0 16384 16384     # the whole virtual scene (long)
 
-Each run is a separate ``python -m sarflow predict`` process (``--processes 1``: no forked workers,
-whose memory is not added up here); its peak resident memory (RSS) is its own high-water mark,
-read from ``/proc`` while it runs (`peak_rss`). The pairs are speckle written block by block into tiled
+Each run is a separate ``python -m sarflow predict`` process, by default with ``--processes 1``
+(no forked workers); its peak resident memory (RSS) is its own high-water mark, read from
+``/proc`` while it runs (`peak_rss`). With ``--processes N`` (N other than 1) the figure is the peak
+of the proportional set size of the command and its workers summed, sampled alike. The pairs are speckle written block by block into tiled
 GeoTIFFs (never whole in memory); the 16384 x 16384 scene is a VRT mosaic of the 2048 pair (no
 pixels of its own). The in-memory row runs the older route for contrast: both images read whole,
 then `predict_arrays`.
@@ -101,7 +102,24 @@ def _high_water(pid: int) -> int:
     return 0
 
 
-def peak_rss(command: list[str]) -> tuple[int, float, int, str]:
+def _tree_pss(pid: int) -> int:
+    """Proportional set size of process ``pid`` and all its descendants together, bytes (pages
+    shared between them, such as what forked workers inherit, counted once)."""
+    total, todo = 0, [pid]
+    while todo:
+        p = todo.pop()
+        try:
+            with open(f"/proc/{p}/smaps_rollup") as rollup:
+                total += next(int(line.split()[1]) * 1024 for line in rollup if line.startswith("Pss:"))
+            for task in os.listdir(f"/proc/{p}/task"):
+                with open(f"/proc/{p}/task/{task}/children") as children:
+                    todo += [int(c) for c in children.read().split()]
+        except (OSError, StopIteration):
+            pass
+    return total
+
+
+def peak_rss(command: list[str], tree: bool = False) -> tuple[int, float, int, str]:
     """Run ``command``; its peak RSS (bytes), wall time (s), exit status and standard error.
 
     The peak is the command's own high-water mark (``VmHWM``, read every 20 ms while it runs), not
@@ -109,6 +127,8 @@ def peak_rss(command: list[str]) -> tuple[int, float, int, str]:
     before ``exec`` into that figure, and a child started by this script (vfork) had this script's
     memory, so ``ru_maxrss`` reported the larger of the two (this script holds torch and the
     exported networks: 1.5 GB, against 0.5 GB for the command itself at 1024 x 1024).
+    With ``tree``, the peak of the proportional set size of the command and its worker processes
+    summed (`_tree_pss`), sampled alike.
     """
     import threading
 
@@ -118,7 +138,7 @@ def peak_rss(command: list[str]) -> tuple[int, float, int, str]:
     reader = threading.Thread(target=lambda: setattr(proc, "stderr_text", proc.stderr.read()), daemon=True)
     reader.start()
     while proc.poll() is None:
-        peak = max(peak, _high_water(proc.pid))
+        peak = max(peak, _tree_pss(proc.pid) if tree else _high_water(proc.pid))
         time.sleep(0.02)
     reader.join()
     return peak, time.perf_counter() - start, proc.returncode, getattr(proc, "stderr_text", "")
@@ -162,8 +182,9 @@ def main() -> None:
     parser.add_argument("--virtual-window", type=int, nargs=4, default=[0, 0, 4096, 16384],
                         metavar=("ROW", "COL", "HEIGHT", "WIDTH"))
     parser.add_argument("--processes", type=int, default=1,
-                        help="`sarflow predict --processes` (default 1: the peak RSS is that of one process; "
-                             "forked workers' memory is not added up here)")
+                        help="`sarflow predict --processes` (default 1: the peak RSS of the one process; "
+                             "otherwise the peak of the summed proportional set size of the command and its "
+                             "workers)")
     parser.add_argument("--workdir", default=None, help="keep the scenes here (default: a temporary folder)")
     args = parser.parse_args()
 
@@ -180,7 +201,7 @@ def main() -> None:
         out.unlink(missing_ok=True)
         command = [*cli, str(pair[0]), str(pair[1]), "-o", str(out), "--model", str(model), "--prior", "none",
                    "--max-memory", budget, "--quiet", "--processes", str(args.processes), *extra]
-        rss, seconds, status, stderr = peak_rss(command)
+        rss, seconds, status, stderr = peak_rss(command, tree=args.processes != 1)
         if status != 0:
             raise SystemExit(f"{' '.join(command)} failed:\n{stderr}")
         rows.append((label, network, budget, block_side(out), rss, seconds))

@@ -99,8 +99,24 @@ def test_a_dead_worker_fails_the_job_with_a_clear_error():
         run_in_processes(_die_on_one, None, range(4), 2, lambda index, result: None)
 
 
+def _counting_runs(monkeypatch):
+    """Count the calls of `run_in_processes` (the forked route was taken, not the in-process one)."""
+    from sarflow.scene import processes
+
+    calls = []
+    real = processes.run_in_processes
+
+    def counted(*args, **kwargs):
+        calls.append(args[3])  # processes
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(processes, "run_in_processes", counted)
+    return calls
+
+
 @needs_fork
-def test_prior_blocks_on_two_processes_give_the_grid_of_one():
+def test_prior_blocks_on_two_processes_give_the_grid_of_one(monkeypatch):
+    calls = _counting_runs(monkeypatch)
     ref, sec = small_pair((160, 176), seed=5, amplitude_px=2.0)
     ref[20:50, 30:70] = np.nan  # a hole: gaps, spreads and filling take part
     config = CoarsePriorConfig(search_radius=8, step=8, chip_size=16, block_size=64)
@@ -109,6 +125,7 @@ def test_prior_blocks_on_two_processes_give_the_grid_of_one():
     two = coarse_prior_grid(ArraySource(ref), ArraySource(sec), config=config, processes=2,
                             progress=lambda done, total: seen.append((done, total)))
     assert seen[-1] == (9, 9)  # 3 x 3 blocks, every one reported
+    assert calls == [2]  # on the workers, not in this process
     for name in ("dx", "dy", "sigma", "spread_dx", "spread_dy"):
         np.testing.assert_array_equal(getattr(one, name), getattr(two, name))
 
@@ -121,8 +138,9 @@ def test_in_memory_pair_on_two_processes_gives_what_one_gives(model):
     seen = []
     two = predict_arrays(model, ref, sec, processes=2, progress=lambda done, total: seen.append((done, total)),
                          **options)
-    assert seen[-1][0] == seen[-1][1] >= lattice_for(prepare_model(model, small_config()), ref.shape,
-                                                     small_config()).count
+    # Every tile reported; the scene was cut into blocks, so tiles on the cuts count twice.
+    assert seen[-1][0] == seen[-1][1] > lattice_for(prepare_model(model, small_config()), ref.shape,
+                                                    small_config()).count
     for name in ("dx", "dy", "sigma_dx", "sigma_dy"):
         np.testing.assert_array_equal(np.isnan(one[name]), np.isnan(two[name]))
         # Workers run the network on one thread, this process on all cores: float round-off only.

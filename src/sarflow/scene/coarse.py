@@ -370,8 +370,7 @@ def coarse_prior_grid(reference, secondary, *, config: CoarsePriorConfig = Coars
     gdy = np.full_like(gdx, np.nan)
     gsigma = np.full_like(gdx, np.nan)
     gchip = np.full_like(gdx, np.nan)
-    # Grid points of margin: half the largest chip, the search, and two points for the neighbourhood tests.
-    margin = -(-(max(track_config.chip_sizes) // 2 + track_config.search_radius) // step) + 2
+    margin = _margin_points(track_config)
     per_block = config.block_size // step
     blocks = [(i, j) for i in range(0, len(rows), per_block) for j in range(0, len(cols), per_block)]
     windows = []
@@ -417,13 +416,19 @@ def coarse_prior_grid(reference, secondary, *, config: CoarsePriorConfig = Coars
                      spread_dy=spreads[1], sigma=fields[2])
 
 
+def _margin_points(track_config) -> int:
+    """Grid points of margin around a block of the coarse pass: half the largest chip, the search,
+    and two points for the neighbourhood tests."""
+    reach = max(track_config.chip_sizes) // 2 + track_config.search_radius
+    return -(-reach // track_config.step) + 2
+
+
 def prior_block_bytes(shape: tuple[int, int], config: CoarsePriorConfig) -> int:
     """Memory one block of the coarse pass over a scene of ``shape`` needs, bytes: the tracker's
     per-pixel need (`sarflow.scene.track_blocks.TRACK_BYTES_PER_PIXEL`) over the block's window."""
     from sarflow.scene.track_blocks import TRACK_BYTES_PER_PIXEL
 
-    track_config = coarse_track_config(shape, config)
-    margin = (-(-(max(track_config.chip_sizes) // 2 + track_config.search_radius) // config.step) + 2) * config.step
+    margin = _margin_points(coarse_track_config(shape, config)) * config.step
     side = [min(config.block_size, n) + 2 * margin for n in shape]
     return TRACK_BYTES_PER_PIXEL * min(side[0], shape[0]) * min(side[1], shape[1])
 

@@ -542,8 +542,8 @@ def predict(reference: str | Path, secondary: str | Path, output: str | Path, *,
             if stored is None:
                 # As many workers as the memory budget holds blocks of the coarse pass.
                 room = budget - current_rss()
-                workers = max(1, min(local, room // prior_block_bytes(ref_src.shape, prior_config)))
-                grid = coarse_prior_grid(ref_src, sec_src, config=prior_config, processes=workers)
+                prior_workers = max(1, min(local, room // prior_block_bytes(ref_src.shape, prior_config)))
+                grid = coarse_prior_grid(ref_src, sec_src, config=prior_config, processes=prior_workers)
                 journal.save_state("prior", grid.to_arrays())
             else:
                 grid = PriorGrid.from_arrays(stored)

@@ -46,8 +46,7 @@ _TASK: tuple[Callable, object] | None = None
 
 def fork_available() -> bool:
     """Whether worker processes can be forked here (Linux and other Unixes but macOS)."""
-    return "fork" in multiprocessing.get_all_start_methods() and sys.platform != "darwin" \
-        and not sys.platform.startswith("win")
+    return "fork" in multiprocessing.get_all_start_methods() and sys.platform != "darwin"
 
 
 def local_cores() -> int:
