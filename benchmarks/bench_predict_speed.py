@@ -4,6 +4,7 @@
     python benchmarks/bench_predict_speed.py --size 1024           # a quick check
     python benchmarks/bench_predict_speed.py --tile-sizes 512 1024 --model runs/x/best-export.pt
     python benchmarks/bench_predict_speed.py --write-pair /tmp/p4096   # only write the pair, for `sarflow predict`
+    python benchmarks/bench_predict_speed.py --processes 0 --no-least-squares   # without the weights' refinement
 
 On one simulated pair (smooth sub-pixel motion, 2 cores by default):
 
@@ -125,6 +126,8 @@ def main() -> None:
                         help="write the pair as DIR/reference.tif and DIR/secondary.tif and stop (to time the "
                              "command line on it, e.g. `sarflow predict` with and without --workers)")
     parser.add_argument("--tile-sizes", type=int, nargs="+", default=[512])
+    parser.add_argument("--no-least-squares", dest="least_squares", action="store_false",
+                        help="leave out the least-squares refinement that the weights carry (sarflow.tracking.lsq)")
     parser.add_argument("--batch-size", type=int, default=4)
     parser.add_argument("--precision", choices=["bf16", "fp32"], default="bf16")
     parser.add_argument("--search-radius", type=int, default=16,
@@ -209,6 +212,7 @@ def main() -> None:
           f"{'passes s':>8} {'passes of limit':>15}")
     for tile, workers in [(t, resolve_processes(p)) for t in args.tile_sizes for p in args.processes]:
         config = InferenceConfig(tile_size=tile, overlap=args.overlap, batch_size=args.batch_size,
+                                 least_squares=args.least_squares,
                                  precision=args.precision, device="cpu")
         lattice = lattice_for(model, (args.size, args.size), config)
         tile_pixels = lattice.count * lattice.tile[0] * lattice.tile[1]

@@ -15,7 +15,8 @@ then `predict_arrays`.
 The network does not change the memory model, only the time: the scaling rows use a small
 untrained U-Net (``unet``, 4 channels, depth 2; fast) and one row runs the default-size untrained
 CC-ResSiamNet at 2048 to show the budget holds with the real network's activations (``--model
-PATH`` runs trained weights instead).
+PATH`` or a shipped name runs trained weights instead; weights trained on the tracker prior, such as
+the shipped ones, run with it, and with their least-squares refinement where they carry one).
 """
 
 from __future__ import annotations
@@ -151,7 +152,7 @@ from sarflow.models import load_model
 from sarflow.scene.inference import InferenceConfig
 from sarflow.scene.predict import predict_arrays
 ref, sec = open_pair(sys.argv[1], sys.argv[2])
-out = predict_arrays(load_model(sys.argv[3]), ref.data, sec.data, config=InferenceConfig(), prior="none")
+out = predict_arrays(load_model(sys.argv[3]), ref.data, sec.data, config=InferenceConfig(), prior=sys.argv[4])
 """
 
 
@@ -192,6 +193,11 @@ def main() -> None:
     work.mkdir(parents=True, exist_ok=True)
     small = Path(args.model) if args.model else export_untrained(work, "unet", base_channels=4, depth=2)
     default = Path(args.model) if args.model else export_untrained(work, "ccressiamnet")
+    # weights trained on the tracker prior's residual (the shipped ones) run on it
+    from sarflow.models import load_model
+
+    route = "always" if args.model and load_model(str(args.model)).prior_input else "none"
+    small_label = Path(args.model).stem if args.model else "unet-4-2"
     cli = [sys.executable, "-m", "sarflow", "predict"]
 
     rows = []
@@ -199,7 +205,7 @@ def main() -> None:
     def run(label, network, pair, budget, extra=(), model=small):
         out = work / "out.tif"
         out.unlink(missing_ok=True)
-        command = [*cli, str(pair[0]), str(pair[1]), "-o", str(out), "--model", str(model), "--prior", "none",
+        command = [*cli, str(pair[0]), str(pair[1]), "-o", str(out), "--model", str(model), "--prior", route,
                    "--max-memory", budget, "--quiet", "--processes", str(args.processes), *extra]
         rss, seconds, status, stderr = peak_rss(command, tree=args.processes != 1)
         if status != 0:
@@ -212,16 +218,16 @@ def main() -> None:
     for size in [] if args.only_default_network else args.sizes:
         pair = write_speckle_pair(work, size)
         for budget in args.budgets:
-            run(f"{size} x {size}", "unet-4-2", pair, budget)
+            run(f"{size} x {size}", small_label, pair, budget)
         if size == max(args.sizes):
-            run(f"{size} x {size}, coarse prior", "unet-4-2", pair, args.budgets[0],
+            run(f"{size} x {size}, coarse prior", small_label, pair, args.budgets[0],
                 extra=("--prior", "always"))
         if not args.no_in_memory:
             rss, seconds, status, stderr = peak_rss([sys.executable, "-c", IN_MEMORY, str(pair[0]), str(pair[1]),
-                                                     str(small)])
+                                                     str(small), route])
             if status != 0:
                 raise SystemExit(stderr)
-            rows.append((f"{size} x {size}, whole images in memory", "unet-4-2", "-", "-", rss, seconds))
+            rows.append((f"{size} x {size}, whole images in memory", small_label, "-", "-", rss, seconds))
             print_row(rows[-1])
     if not args.no_default_network:
         pair = write_speckle_pair(work, 2048)
@@ -231,7 +237,7 @@ def main() -> None:
         vrt = [write_mosaic_vrt(work / f"{role}_16384.vrt", p, 2048, 8) for role, p in zip(("ref", "sec"), pair)]
         r, c, h, w = args.virtual_window
         for budget in args.budgets:
-            run(f"16384 x 16384 VRT, window {h} x {w}", "unet-4-2", vrt, budget,
+            run(f"16384 x 16384 VRT, window {h} x {w}", small_label, vrt, budget,
                 extra=("--window", str(r), str(c), str(h), str(w)))
 
 

@@ -92,7 +92,7 @@ def main() -> int:
     rows = simulated(args.out, args.size)
     real = yahtse(args.out)
 
-    # The network's prior alone ("network-prior"), where it ran on one: what the network itself adds.
+    # The network's prior alone ("network-prior"), where it ran on one: what the shipped model adds to it.
     methods = ("tracker", "network", "network-prior")
     print()
     print(f"{'scene':<14} {'case':<38} " + " ".join(f"{m + ' RMSE':>13}" for m in methods[:2])
@@ -105,7 +105,8 @@ def main() -> int:
         print(f"{'yahtse':<14} {'real Landsat-8 pair -> m/day':<38} {'(see page)':>13} {'':>13} {'':>13} "
               f"{real['seconds']:6.1f}s")
     print("RMSE in pixels against the exact truth; '-' where a method did not run (no shipped weights);\n"
-          "'its prior': the tracker prior the network corrects, alone (the network's own gain is the difference).")
+          "'its prior': the tracker prior the network corrects, alone; the shipped model's gain over it is the\n"
+          "difference (its least-squares refinement's: see the README's 'The shipped model').")
 
     cards = []
     for row in rows:

@@ -64,8 +64,11 @@ def make_dataset(pairs, output, labels, tile_size, stride, min_valid, step, max_
 @click.option("--measure-overlap/--no-measure-overlap", default=True, show_default=True,
               help="measure the tile overlap that keeps seams within 0.005 px and store it with the weights "
                    "(two to three minutes on one core for the default network); scene inference uses it")
+@click.option("--least-squares", "least_squares", is_flag=True,
+              help="store the least-squares refinement of the residual (sarflow.tracking.lsq, default settings) "
+                   "with the weights: networks on the tracker prior only; the uncertainty is calibrated with it")
 @click.option("--overwrite", is_flag=True, help="replace existing weights and model card (refused otherwise)")
-def export_model(checkpoint, output, metrics, measure_overlap, overwrite):
+def export_model(checkpoint, output, metrics, measure_overlap, least_squares, overwrite):
     """Export a training checkpoint (best.pt) as small float16 weights with a model card.
 
     The SHA-256 of the weights is recorded in the card and in checksums.json beside them;
@@ -84,7 +87,13 @@ def export_model(checkpoint, output, metrics, measure_overlap, overwrite):
             raise InputError(f"{metrics}: not a JSON file ({exc})") from exc
         if not isinstance(extra, dict):
             raise InputError(f"{metrics}: must hold a JSON object of metrics, got {type(extra).__name__}")
-    path = export(checkpoint, output, extra_metrics=extra, overwrite=overwrite, measure_overlap=measure_overlap)
+    refine = None
+    if least_squares:
+        from sarflow.tracking.lsq import LeastSquaresConfig
+
+        refine = LeastSquaresConfig()
+    path = export(checkpoint, output, extra_metrics=extra, overwrite=overwrite, measure_overlap=measure_overlap,
+                  least_squares=refine)
     from sarflow.models import load_model
 
     overlap = load_model(str(path)).tile_overlap

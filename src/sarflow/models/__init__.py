@@ -27,7 +27,8 @@ DEFAULT_MODEL = "ccressiamnet"
 CHECKSUMS = "checksums.json"
 #: What `load_model` sets on a network beside its weights (route, sigma calibration, tile overlap);
 #: they travel with it to Dask workers and enter its digest.
-MODEL_ATTRIBUTES = ("prior_input", "sigma_scale", "prior_sigma_scale", "prior_sigma_power", "tile_overlap")
+MODEL_ATTRIBUTES = ("prior_input", "sigma_scale", "prior_sigma_scale", "prior_sigma_power", "tile_overlap",
+                    "least_squares")
 _HERE = Path(__file__).resolve().parent
 _FORMAT = "sarflow-weights-1"
 
@@ -201,6 +202,9 @@ def load_model(name: str = DEFAULT_MODEL, *, device: str = "cpu"):
     scale = state.get("sigma_scale", 1.0)
     usable = _number(scale) and (scale > 0 or (scale == 0 and model.prior_sigma_scale > 0))
     model.sigma_scale = float(scale) if usable else 1.0
+    # The least-squares refinement of the residual (`sarflow.tracking.lsq`), chosen at export for a
+    # network on the tracker prior; settings as a plain dict (None: not used).
+    model.least_squares = _least_squares_settings(path, state.get("least_squares"), model.prior_input)
     # Tile overlap measured at export (`sarflow.scene.context`); None: scene inference uses the
     # receptive field, capped at half a tile.
     overlap = state.get("tile_overlap")
@@ -212,6 +216,20 @@ def load_model(name: str = DEFAULT_MODEL, *, device: str = "cpu"):
 #: Largest power of the prior's sigma a weights file may carry (`sarflow.training.loop.SIGMA_POWERS`
 #: searches 0.8-1.6); anything else is ignored as corrupt.
 MAX_PRIOR_SIGMA_POWER = 4.0
+
+
+def _least_squares_settings(path, stored, prior_input: bool) -> dict | None:
+    """The stored least-squares settings, checked (`sarflow.tracking.lsq.LeastSquaresConfig`)."""
+    if stored is None:
+        return None
+    from sarflow.tracking.lsq import LeastSquaresConfig
+
+    if not prior_input:
+        raise InputError(f"{path}: least-squares refinement is stored for a network not on the tracker prior")
+    try:
+        return LeastSquaresConfig.from_dict(stored).to_dict()
+    except (InputError, TypeError, ValueError) as exc:
+        raise InputError(f"{path}: corrupt least-squares settings ({exc})") from exc
 
 
 def _number(value) -> bool:

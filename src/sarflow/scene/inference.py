@@ -63,6 +63,9 @@ class InferenceConfig:
         Channels-last memory format for the network and its inputs (faster convolutions on CPUs).
     device : str
         ``"auto"`` (CUDA when present), ``"cpu"`` or ``"cuda"``.
+    least_squares : bool
+        Apply the least-squares refinement that the model's weights carry
+        (`sarflow.tracking.lsq`, on the tracker-prior route); False leaves it out.
     """
 
     tile_size: int = 512
@@ -71,6 +74,7 @@ class InferenceConfig:
     precision: str = "bf16"
     channels_last: bool = True
     device: str = "auto"
+    least_squares: bool = True
 
     def __post_init__(self):
         if self.tile_size < 32:

@@ -142,6 +142,9 @@ def compute_block(model, job: BlockJob, index: int, progress: Callable[[int], No
     out = predict_block(model, job.lattice, block, reference, target, statistics=job.statistics,
                         config=job.config, progress=progress)
     if job.prior is not None:
+        settings = getattr(model, "least_squares", None)
+        if settings and job.config.least_squares:
+            out["dx"], out["dy"] = _least_squares(reference, target, span, block, out["dx"], out["dy"], settings)
         out["dx"], out["dy"] = job.prior.compose(block, out["dx"], out["dy"])
         if "sigma_dx" in out:
             # The prior's own error and, on gap-filled points, its spread (`sarflow.scene.coarse`).
@@ -150,6 +153,25 @@ def compute_block(model, job: BlockJob, index: int, progress: Callable[[int], No
                 float(getattr(model, "prior_sigma_power", 1.0)))
     empty = np.full(block.shape, np.nan, dtype=np.float32)
     return np.stack([out.get(name, empty) for name in job.bands])
+
+
+def _least_squares(reference: np.ndarray, target: np.ndarray, span: Block, block: Block, rdx: np.ndarray,
+                   rdy: np.ndarray, settings: dict) -> tuple[np.ndarray, np.ndarray]:
+    """The network's residual over ``block`` fused with the least-squares residual of the window
+    ``span`` (`sarflow.tracking.lsq`; the window's context keeps the estimate away from block edges).
+    Pixels without a network estimate stay NaN."""
+    from sarflow.tracking.lsq import LeastSquaresConfig, fuse, least_squares_residual
+
+    config = LeastSquaresConfig.from_dict(settings)
+    estimate = least_squares_residual(reference, target, config)
+    rows = slice(block.row0 - span.row0, block.row1 - span.row0)
+    cols = slice(block.col0 - span.col0, block.col1 - span.col0)
+    estimate = type(estimate)(*(band[rows, cols] for band in estimate))
+    dx, dy = fuse(rdx, rdy, estimate, config)
+    missing = ~(np.isfinite(rdx) & np.isfinite(rdy))
+    dx[missing] = np.nan
+    dy[missing] = np.nan
+    return dx, dy
 
 
 def _bands_of(model) -> tuple[str, ...]:

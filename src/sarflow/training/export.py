@@ -75,6 +75,14 @@ def _card(name: str, state: dict, extra_metrics: dict | None, size_bytes: int, s
             lines.append(f"- Baseline: the tracker prior alone on the validation pairs has RMSE "
                          f"{baseline['val_rmse']:.4f} px, EPE {baseline.get('val_epe', float('nan')):.4f} px, "
                          f"{baseline.get('val_under_0.1', float('nan')):.1%} of errors under 0.1 px.")
+    refine = state.get("least_squares")
+    if refine:
+        lines.append(f"- Least-squares refinement (`sarflow.tracking.lsq`, chosen at export with `--least-squares`; no "
+                     f"trained weights): after the network, its residual is fused with a dense least-squares "
+                     f"(Lucas-Kanade) residual of the reference and the resampled secondary, Gaussian window "
+                     f"{refine['sigma']:g} px, kept where it differs from the network's by more than its noise "
+                     f"(shrinkage kappa {refine['kappa']:g} over {refine['power_sigma']:g} px); the uncertainty "
+                     "below is fitted on the refined offsets. `sarflow predict --no-least-squares` leaves it out.")
     if "sigma_scale" in best:
         side = CALIBRATION_SIDE if config.get("prior") and recipe.get("patch_size", 0) < CALIBRATION_SIDE else \
             recipe.get("patch_size")
@@ -184,7 +192,7 @@ def _heldout_table(metrics: dict) -> list[str]:
 CALIBRATION_SIDE = 384
 
 
-def _calibration(state: dict) -> tuple[float, float, float]:
+def _calibration(state: dict, least_squares: dict | None = None) -> tuple[float, float, float]:
     """Sigma factors ``(sigma_scale, prior_sigma_scale)`` and ``prior_sigma_power`` of the checkpoint's
     network on its own validation pairs (`sarflow.training.loop.sigma_scale`; `prior_sigma_scales` on
     the residual route)."""
@@ -208,7 +216,7 @@ def _calibration(state: dict) -> tuple[float, float, float]:
         recipe = replace(recipe, patch_size=CALIBRATION_SIDE)
     data = validation_set(recipe, config.validation_size, prior=config.prior)
     if config.prior:
-        return prior_sigma_scales(model, data, precision=config.precision)
+        return prior_sigma_scales(model, data, precision=config.precision, least_squares=least_squares)
     return sigma_scale(model, data, precision=config.precision), 0.0, 1.0
 
 
@@ -265,7 +273,8 @@ def _overlap(state: dict) -> dict:
 
 
 def export_model(checkpoint: str | Path, output: str | Path, *, extra_metrics: dict | None = None,
-                 overwrite: bool = False, calibrate: bool = True, measure_overlap: bool = True) -> Path:
+                 overwrite: bool = False, calibrate: bool = True, measure_overlap: bool = True,
+                 least_squares=None) -> Path:
     """Write ``output`` (``NAME.pt``: float16 weights + network config) and ``NAME.md`` beside it.
 
     The weights file holds only tensors, dicts, lists, strings and numbers, so it loads with
@@ -296,6 +305,10 @@ def export_model(checkpoint: str | Path, output: str | Path, *, extra_metrics: d
         (`sarflow.scene.context.measure_overlap`, two to three minutes for the default network on
         one core) and store it as ``tile_overlap``; scene inference then uses it instead of the
         receptive field. Without it (or if no candidate passes) the receptive field is used.
+    least_squares : `sarflow.tracking.lsq.LeastSquaresConfig` or dict, optional
+        Store these settings of the least-squares refinement of the residual (networks on the
+        tracker prior only); scene inference then fuses the network's residual with it, and the
+        uncertainty is calibrated on the refined offsets. The card states it.
 
     Raises
     ------
@@ -323,12 +336,22 @@ def export_model(checkpoint: str | Path, output: str | Path, *, extra_metrics: d
     if missing or not isinstance(state["model_state"], dict) or not all(
             isinstance(v, torch.Tensor) for v in state["model_state"].values()):
         raise InputError(f"{checkpoint}: incomplete training checkpoint (missing {', '.join(missing) or 'weights'})")
+    if least_squares is not None:
+        from sarflow.tracking.lsq import LeastSquaresConfig
+
+        if not isinstance(least_squares, LeastSquaresConfig):
+            least_squares = LeastSquaresConfig.from_dict(least_squares)
+        if not state["train_config"].get("prior"):
+            raise InputError(f"{checkpoint}: the least-squares refinement needs a network trained on the tracker "
+                             "prior (sarflow train --prior)")
+        least_squares = least_squares.to_dict()
+    state["least_squares"] = least_squares
     state["constant_offset"] = _remove_constant_offset(state) if calibrate else None
     weights = {k: v.half() if v.is_floating_point() else v for k, v in state["model_state"].items()}
     state["parameters"] = int(sum(v.numel() for k, v in state["model_state"].items()
                                   if v.is_floating_point() and "running" not in k and "num_batches" not in k))
     state["init_origin"] = _init_origin(state["train_config"].get("init_from"))
-    scale, prior_scale, prior_power = _calibration(state) if calibrate else (1.0, 0.0, 1.0)
+    scale, prior_scale, prior_power = _calibration(state, least_squares) if calibrate else (1.0, 0.0, 1.0)
     state.setdefault("best", {})
     state["best"] = {**state["best"], "sigma_scale": scale, "prior_sigma_scale": prior_scale,
                      "prior_sigma_power": prior_power}
@@ -348,6 +371,7 @@ def export_model(checkpoint: str | Path, output: str | Path, *, extra_metrics: d
         "prior_sigma_power": prior_power,
         "tile_overlap": tile_overlap,
         "overlap_measurement": state["overlap_measurement"],
+        "least_squares": least_squares,
         "constant_offset": state["constant_offset"],
         "sarflow_version": __version__,
     })

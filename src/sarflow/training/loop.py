@@ -26,8 +26,8 @@ from sarflow.training.augment import augment_batch
 from sarflow.training.synthetic import SEED_RANGES, SyntheticRecipe, make_sample, with_prior
 
 __all__ = ["TrainConfig", "TrainResult", "train", "select_device", "batch_seeds", "validation_set", "evaluate_model",
-           "to_tensors", "forward_pair", "sigma_scale", "prior_sigma_scales", "fit_sigma_mix", "COVERAGE",
-           "SIGMA_POWERS", "constant_offset", "validation_constant", "OUTPUT_BIASES", "CONSTANT_PAIRS"]
+           "to_tensors", "forward_pair", "sigma_scale", "prior_sigma_scales", "refine_offsets", "fit_sigma_mix",
+           "COVERAGE", "SIGMA_POWERS", "constant_offset", "validation_constant", "OUTPUT_BIASES", "CONSTANT_PAIRS"]
 
 
 @dataclass(frozen=True)
@@ -284,15 +284,35 @@ def evaluate_model(model, data: dict, *, device, precision: str = "bf16", channe
     return metrics
 
 
-def _uncertain_batches(model, data: dict, device, precision: str, batch_size: int):
-    """``(first index, batch, offsets, log_var, target, mask)`` of ``data`` batch by batch, in evaluation mode."""
+def _uncertain_batches(model, data: dict, device, precision: str, batch_size: int,
+                       least_squares: dict | None = None):
+    """``(first index, batch, offsets, log_var, target, mask)`` of ``data`` batch by batch, in evaluation mode.
+
+    ``least_squares``: settings of the residual's least-squares refinement (`sarflow.tracking.lsq`),
+    applied to the offsets as scene inference applies it (pairs of the residual route)."""
     device = device or torch.device("cpu")
     model.eval()
     for i in range(0, data["reference"].shape[0], batch_size):
         part = {k: v[i : i + batch_size] for k, v in data.items()}
         ref, sec, target, mask = to_tensors(part, device, False)
         offsets, log_var, _ = forward_pair(model, ref, sec, device=device, precision=precision)
+        if least_squares:
+            offsets = refine_offsets(offsets, part["reference"], part["secondary"], least_squares)
         yield i, part, offsets, log_var, target, mask
+
+
+def refine_offsets(offsets: torch.Tensor, reference, secondary, settings: dict) -> torch.Tensor:
+    """Residual offsets ``(B, 2, H, W)`` fused with the least-squares residual of each pair
+    (`sarflow.tracking.lsq.refine_residual`; ``reference`` and ``secondary``: ``(B, 1, H, W)``
+    amplitudes, the secondary resampled by the prior)."""
+    from sarflow.tracking.lsq import LeastSquaresConfig, refine_residual
+
+    config = LeastSquaresConfig.from_dict(settings)
+    out = offsets.detach().float().cpu().numpy().copy()
+    for j in range(out.shape[0]):
+        out[j, 0], out[j, 1] = refine_residual(np.asarray(reference[j, 0], np.float32),
+                                               np.asarray(secondary[j, 0], np.float32), out[j, 0], out[j, 1], config)
+    return torch.from_numpy(out).to(offsets.device)
 
 
 #: Share of errors within one sigma of a calibrated Gaussian uncertainty.
@@ -379,7 +399,8 @@ def constant_offset(model, data: dict, *, device=None, batch_size: int = 8) -> t
 
 @torch.no_grad()
 def prior_sigma_scales(model, data: dict, *, device=None, precision: str = "bf16", batch_size: int = 8,
-                       angles: int = 31, max_pixels: int = 2_000_000) -> tuple[float, float, float]:
+                       angles: int = 31, max_pixels: int = 2_000_000,
+                       least_squares: dict | None = None) -> tuple[float, float, float]:
     """Factors ``(a, b)`` and power ``p`` of a residual network's sigma
     ``sqrt((a s_net)**2 + (b s_prior**p)**2 + spread**2)``.
 
@@ -392,12 +413,14 @@ def prior_sigma_scales(model, data: dict, *, device=None, precision: str = "bf16
     coverage *per pair* strays least from `COVERAGE` on average (what a user of one scene sees);
     then, at that angle, the power ``p`` of the prior's sigma (`SIGMA_POWERS`) by the same rule.
     Pairs with fewer than 1000 valid pixels count in the overall scale only. Returns ``(1.0, 0.0,
-    1.0)`` for a network without uncertainty.
+    1.0)`` for a network without uncertainty. ``least_squares``: the offsets are refined first
+    (`refine_offsets`), as scene inference will refine them.
     """
     if "prior_sigma" not in data:
         raise InputError("the prior's sigma is missing: validation pairs of the residual route are needed")
     errors, net, prior, spread, owner = [], [], [], [], []
-    for i, part, offsets, log_var, target, mask in _uncertain_batches(model, data, device, precision, batch_size):
+    for i, part, offsets, log_var, target, mask in _uncertain_batches(model, data, device, precision, batch_size,
+                                                                      least_squares):
         if log_var is None:
             return 1.0, 0.0, 1.0
         m = mask.expand_as(offsets).cpu()
