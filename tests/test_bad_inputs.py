@@ -672,6 +672,9 @@ def _export_cases() -> list[Case]:
              r"tiny\.pt: not a sarflow training checkpoint"),
         Case("export-model", "metrics file not JSON", lambda i, o: ok(i, o, "--metrics", str(i.text)),
              r"notes\.tif: not a JSON file"),
+        Case("export-model", "`--least-squares` for a network not on the tracker prior",
+             lambda i, o: ok(i, o, "--least-squares"), r"least-squares refinement needs a network trained on the "
+                                                        r"tracker prior"),
         Case("export-model", "valid checkpoint", ok, None),
     ] + _output_rows("export-model", ok, suffix_row=("output not .pt", r"must be written to a \.pt file", "model.pth"))
 
