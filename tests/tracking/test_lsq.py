@@ -177,3 +177,17 @@ def test_refining_a_prior_residual_on_a_simulated_field():
     err_after = float(np.sqrt(np.mean(interior(dx - true_dx) ** 2)))
     assert err_after < 0.3 * err_before
     assert float(np.sqrt(np.mean(interior(dy) ** 2))) < 0.02
+
+
+def test_sums_on_the_coarse_grid_agree_with_sums_at_every_pixel():
+    ref, sec = speckle_pair((256, 256), dx=0.08, dy=-0.03, coherence=0.9, seed=7)
+    fine = least_squares_residual(ref, sec, LeastSquaresConfig(sigma=16, power_sigma=32, step=1))
+    coarse = least_squares_residual(ref, sec, LeastSquaresConfig(sigma=16, power_sigma=32, step=4))
+    assert np.nanmax(np.abs(interior(coarse.dx) - interior(fine.dx))) < 0.01
+    assert np.nanmax(np.abs(interior(coarse.dy) - interior(fine.dy))) < 0.01
+    ratio = interior(coarse.sigma_dx) / interior(fine.sigma_dx)
+    assert 0.8 < float(np.nanmedian(ratio)) < 1.25
+    with pytest.raises(InputError, match="step must be a whole number"):
+        LeastSquaresConfig(step=2.5)
+    with pytest.raises(InputError, match="step must be a whole number"):
+        LeastSquaresConfig(sigma=8, step=8)

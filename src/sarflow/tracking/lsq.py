@@ -17,7 +17,9 @@ or slowly across the scene, cancels); the gradients are a Kaiser-windowed sinc d
 (`DERIVATIVE_HALF`, `DERIVATIVE_BETA`: amplitude speckle has power up to the sampling limit,
 where central differences are wrong by a factor that grows with frequency), taken only where
 every tap is valid. The Gaussians are three box filters in a row (O(1) per pixel, whatever the
-width: `box_gaussian`).
+width: `box_gaussian`), applied on a grid of ``step`` pixels to the means of the per-pixel
+products over its cells, and the estimate is interpolated back: the windows are many times wider
+than the grid.
 
 Each estimate comes with its standard error, from the window's mean squared misfit and its
 normal matrix. `fuse` keeps a base estimate (the network's residual, zero for a network that
@@ -68,6 +70,11 @@ class LeastSquaresConfig:
         Window of the local mean amplitude each image is divided by, pixels.
     min_valid : float
         Least share of valid pixels (Gaussian-weighted) in the window for an estimate.
+    step : float
+        The windowed sums are taken on a grid of this many pixels (means of ``step x step`` blocks of
+        the per-pixel products, then the windows) and the estimate interpolated back (bilinear):
+        the windows are many times wider than the grid, so the result hardly changes, at a
+        fraction of the cost. 1: every pixel.
 
     Chosen on held-out-style scenes from seeds the benchmark does not use
     (`benchmarks/bench_least_squares.py --first-repeat 20 --repeats 3`).
@@ -78,6 +85,7 @@ class LeastSquaresConfig:
     kappa: float = 1.5
     normalize_sigma: float = 8.0
     min_valid: float = 0.25
+    step: float = 4.0
 
     def __post_init__(self):
         for name in ("sigma", "power_sigma", "normalize_sigma"):
@@ -88,6 +96,10 @@ class LeastSquaresConfig:
             raise InputError(f"least-squares kappa must be >= 0, got {self.kappa!r}")
         if not (isinstance(self.min_valid, (int, float)) and 0.0 < self.min_valid <= 1.0):
             raise InputError(f"least-squares min_valid must be in (0, 1], got {self.min_valid!r}")
+        if not (isinstance(self.step, (int, float)) and float(self.step).is_integer()
+                and 1 <= self.step <= min(self.sigma, self.power_sigma) / 2):
+            raise InputError(f"least-squares step must be a whole number of pixels from 1 to half the windows, "
+                             f"got {self.step!r}")
 
     def to_dict(self) -> dict:
         return {k: float(v) for k, v in asdict(self).items()}
@@ -137,6 +149,26 @@ def box_gaussian(a: np.ndarray, sigma: float) -> np.ndarray:
     return out
 
 
+def _block_means(a: np.ndarray, f: int) -> np.ndarray:
+    """Means of ``f x f`` blocks (the array zero-padded to a multiple of ``f``; float32)."""
+    if f == 1:
+        return a
+    h, w = a.shape
+    pad_h, pad_w = -h % f, -w % f
+    if pad_h or pad_w:
+        a = cv2.copyMakeBorder(a, 0, pad_h, 0, pad_w, cv2.BORDER_CONSTANT, value=0)
+    return cv2.resize(a, ((w + pad_w) // f, (h + pad_h) // f), interpolation=cv2.INTER_AREA)
+
+
+def _upsampled(a: np.ndarray, f: int, shape: tuple[int, int]) -> np.ndarray:
+    """Values at the blocks' centres of `_block_means` interpolated (bilinear) to every pixel of ``shape``;
+    a NaN spreads to the pixels it weighs on."""
+    if f == 1:
+        return a
+    out = cv2.resize(a, (a.shape[1] * f, a.shape[0] * f), interpolation=cv2.INTER_LINEAR)
+    return np.ascontiguousarray(out[:shape[0], :shape[1]])
+
+
 def derivative_kernel(half: int = DERIVATIVE_HALF, beta: float = DERIVATIVE_BETA) -> np.ndarray:
     """Taps ``-half .. half`` of a Kaiser-windowed ideal derivative, as a correlation kernel:
     ``sum_j k[j] f[x + j]`` is ``f'(x)`` (``k[half + j] = (-1)**(j+1) / j``, 0 at ``j = 0``)."""
@@ -147,16 +179,29 @@ def derivative_kernel(half: int = DERIVATIVE_HALF, beta: float = DERIVATIVE_BETA
     return (k * np.kaiser(2 * half + 1, beta)).astype(np.float32)
 
 
+#: Grid of the local mean amplitude (`_normalised`), pixels: the mean is smooth at the scale of its
+#: window (`LeastSquaresConfig.normalize_sigma`, 8 px), so it is filtered on a grid twice as coarse and
+#: interpolated back.
+MEAN_STEP = 2
+
+
 def _normalised(image: np.ndarray, valid: np.ndarray, count: np.ndarray, sigma: float) -> np.ndarray:
-    """``image / local mean - 1`` over valid pixels, 0 elsewhere (``count``: the same filter of the
-    valid pixels' weights)."""
+    """``image / local mean - 1`` over valid pixels, 0 elsewhere (``count``: `_local_sum` of the valid
+    pixels' weights)."""
     out = np.array(image, dtype=np.float32)
     out[~valid] = 0.0
-    mean = cv2.divide(box_gaussian(out, sigma), count)  # 0 where count is 0
+    mean = _local_sum(out, sigma)
+    cv2.divide(mean, count, dst=mean)  # 0 where count is 0
     cv2.divide(out, mean, dst=out)  # 0 where the mean is 0
     out -= 1.0
     out[~valid] = 0.0
     return out
+
+
+def _local_sum(a: np.ndarray, sigma: float) -> np.ndarray:
+    """`box_gaussian` of ``a`` taken on the `MEAN_STEP` grid and interpolated to every pixel."""
+    step = MEAN_STEP if sigma >= 4 * MEAN_STEP else 1
+    return _upsampled(box_gaussian(_block_means(a, step), sigma / step), step, a.shape)
 
 
 def least_squares_residual(reference: np.ndarray, secondary: np.ndarray,
@@ -177,7 +222,8 @@ def least_squares_residual(reference: np.ndarray, secondary: np.ndarray,
         ``secondary``; NaN where the window holds too few valid pixels or no texture
         (a constant image). ``sigma_dx``, ``sigma_dy``: standard errors from the window's misfit.
 
-    Memory: about 14 float32 arrays of the images' shape at its peak.
+    Memory: about 8 float32 arrays of the images' shape at its peak (the windowed sums are on the
+    ``step`` grid).
     """
     reference = np.asarray(reference)
     secondary = np.asarray(secondary)
@@ -191,37 +237,49 @@ def least_squares_residual(reference: np.ndarray, secondary: np.ndarray,
     if not valid.any():
         nan = np.full(reference.shape, np.nan, dtype=np.float32)
         return LeastSquaresEstimate(nan, nan.copy(), nan.copy(), nan.copy())
-    count = box_gaussian(valid.astype(np.float32), config.normalize_sigma)
+    # Full-size arrays are few and reused: a fresh one costs more in page faults than the arithmetic.
+    weight = valid.astype(np.float32)
+    count = _local_sum(weight, config.normalize_sigma)
     ref = _normalised(reference, valid, count, config.normalize_sigma)
     sec = _normalised(secondary, valid, count, config.normalize_sigma)
     del count
     kernel = derivative_kernel()
     half = DERIVATIVE_HALF
     # gradients only where every tap is valid
-    weight = cv2.erode(valid.astype(np.uint8), np.ones((2 * half + 1, 2 * half + 1), np.uint8),
-                       borderType=cv2.BORDER_CONSTANT, borderValue=0).astype(np.float32)
+    eroded = cv2.erode(valid.astype(np.uint8), np.ones((2 * half + 1, 2 * half + 1), np.uint8),
+                       borderType=cv2.BORDER_CONSTANT, borderValue=0)
     del valid
+    np.copyto(weight, eroded)
+    del eroded
     gx = cv2.filter2D(ref, cv2.CV_32F, kernel[None, :], borderType=cv2.BORDER_CONSTANT)
-    gx += cv2.filter2D(sec, cv2.CV_32F, kernel[None, :], borderType=cv2.BORDER_CONSTANT)
     gy = cv2.filter2D(ref, cv2.CV_32F, kernel[:, None], borderType=cv2.BORDER_CONSTANT)
-    gy += cv2.filter2D(sec, cv2.CV_32F, kernel[:, None], borderType=cv2.BORDER_CONSTANT)
-    half_weight = weight * 0.5
-    gx *= half_weight
-    gy *= half_weight
-    del half_weight
+    scratch = np.empty_like(gx)
+    cv2.filter2D(sec, cv2.CV_32F, kernel[None, :], dst=scratch, borderType=cv2.BORDER_CONSTANT)
+    gx += scratch
+    cv2.filter2D(sec, cv2.CV_32F, kernel[:, None], dst=scratch, borderType=cv2.BORDER_CONSTANT)
+    gy += scratch
+    np.multiply(weight, 0.5, out=scratch)
+    gx *= scratch
+    gy *= scratch
     dt = np.subtract(sec, ref, out=sec)
     dt *= weight
     del ref
     s = config.sigma
-    a = box_gaussian(gx * gx, s)
-    b = box_gaussian(gx * gy, s)
-    c = box_gaussian(gy * gy, s)
-    u = box_gaussian(gx * dt, s)
-    v = box_gaussian(gy * dt, s)
-    del gx, gy
-    t = box_gaussian(dt * dt, s)
-    del dt
-    n = box_gaussian(weight, s)
+    f = int(config.step)
+    shape = reference.shape
+
+    def windowed(x, y):
+        np.multiply(x, y, out=scratch)
+        return box_gaussian(_block_means(scratch, f), s / f)
+
+    a = windowed(gx, gx)
+    b = windowed(gx, gy)
+    c = windowed(gy, gy)
+    u = windowed(gx, dt)
+    v = windowed(gy, dt)
+    t = windowed(dt, dt)
+    del gx, gy, dt, scratch
+    n = box_gaussian(_block_means(weight, f), s / f)
     del weight
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         det = a * c
@@ -263,7 +321,7 @@ def least_squares_residual(reference: np.ndarray, secondary: np.ndarray,
         sigma_dy = np.sqrt(np.maximum(a, 0.0, out=a), out=a)
     for band in (rx, ry, sigma_dx, sigma_dy):
         band[bad] = np.nan
-    return LeastSquaresEstimate(rx, ry, sigma_dx, sigma_dy)
+    return LeastSquaresEstimate(*(_upsampled(band, f, shape) for band in (rx, ry, sigma_dx, sigma_dy)))
 
 
 def fuse(base_dx: np.ndarray, base_dy: np.ndarray, estimate: LeastSquaresEstimate,
@@ -271,27 +329,40 @@ def fuse(base_dx: np.ndarray, base_dy: np.ndarray, estimate: LeastSquaresEstimat
     """``base + w (estimate - base)`` with ``w = clip(1 - kappa (var_x + var_y) / P, 0, 1)``.
 
     ``P`` is the local (``power_sigma``) mean of the squared difference between the estimate and
-    the base, both components. Where the estimate is NaN (no estimate), or the base is, the base
-    is returned as it is.
+    the base, both components, and ``var`` the estimate's variance; both vary at the windows' scale,
+    so ``w`` is formed on the ``step`` grid and interpolated back. Where the estimate is NaN (no
+    estimate), or the base is, the base is returned as it is.
     """
     ex = np.subtract(estimate.dx, base_dx, dtype=np.float32)
     ey = np.subtract(estimate.dy, base_dy, dtype=np.float32)
     unknown = ~(np.isfinite(ex) & np.isfinite(ey))
     ex[unknown] = 0.0
     ey[unknown] = 0.0
-    known = (~unknown).astype(np.float32)
+    f = int(config.step)
+    scratch = np.empty_like(ex)
+
+    def cells(x, y=None):
+        """Means over the step grid's cells of ``x * y`` (``x`` alone without ``y``), unknown pixels as 0."""
+        if y is None:
+            np.copyto(scratch, x)
+        else:
+            np.multiply(x, y, out=scratch)
+        scratch[unknown] = 0.0
+        return _block_means(scratch, f)
+
     with np.errstate(divide="ignore", invalid="ignore"):
-        power = box_gaussian(ex * ex + ey * ey, config.power_sigma)
-        power /= box_gaussian(known, config.power_sigma)
-        del known
-        noise = np.square(estimate.sigma_dx, dtype=np.float32)
-        noise += np.square(estimate.sigma_dy, dtype=np.float32)
-        noise *= config.kappa
-        noise /= power
-        del power
-        w = np.subtract(1.0, noise, out=noise)
+        scratch.fill(1.0)
+        scratch[unknown] = 0.0
+        share = _block_means(scratch, f)
+        noise = (cells(estimate.sigma_dx, estimate.sigma_dx) + cells(estimate.sigma_dy, estimate.sigma_dy)) / share
+        power = box_gaussian(cells(ex, ex) + cells(ey, ey), config.power_sigma / f)
+        power /= box_gaussian(share, config.power_sigma / f)
+        w = 1.0 - config.kappa * noise / power
+        w[~np.isfinite(w)] = 0.0
         np.clip(w, 0.0, 1.0, out=w)
-    w[unknown | ~np.isfinite(w)] = 0.0
+    del scratch
+    w = _upsampled(w.astype(np.float32), f, ex.shape)
+    w[unknown] = 0.0
     ex *= w
     ey *= w
     ex += base_dx
