@@ -16,6 +16,22 @@ def shared_data() -> Path:
 
 
 @pytest.fixture(scope="session")
+def envisat_pair(shared_data):
+    """The Envisat SLC (complex) and its copy resampled by a known warp, with the truth in our convention:
+    ``(reference, secondary, true_dx, true_dy)``; see ``../shared/data/README.md``."""
+    import numpy as np
+
+    from sarflow.io import read_raster
+
+    d = shared_data / "envisat"
+    reference = read_raster(f"{d}/envisat.h5:/science/LSAR/SLC/swaths/frequencyA/HH").data
+    secondary = read_raster(d / "warped_envisat.slc.vrt").data
+    true_dx = -np.fromfile(d / "offsets" / "range.off", "<f4").reshape(500, 500)
+    true_dy = -np.fromfile(d / "offsets" / "azimuth.off", "<f4").reshape(500, 500)
+    return reference, secondary, true_dx, true_dy
+
+
+@pytest.fixture(scope="session")
 def tiny_weights(tmp_path_factory) -> Path:
     """An untrained CC-ResSiamNet with 4 base channels, exported in the shipped weights format."""
     torch = pytest.importorskip("torch")

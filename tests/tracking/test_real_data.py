@@ -21,14 +21,10 @@ def _s1_amplitude(folder, date):
     return np.hypot(i, q).astype(np.float32)
 
 
-def test_envisat_slc_warp_recovered(shared_data):
+def test_envisat_slc_warp_recovered(envisat_pair):
     # critically sampled SLC amplitude: the low-pass pre-filter removes the aliased band that locks
     # estimates towards whole pixels (measured RMSE 0.121 px without it, 0.080 px with it)
-    d = shared_data / "envisat"
-    ref = read_raster(f"{d}/envisat.h5:/science/LSAR/SLC/swaths/frequencyA/HH").data
-    sec = read_raster(d / "warped_envisat.slc.vrt").data
-    true_dx = -np.fromfile(d / "offsets" / "range.off", "<f4").reshape(500, 500)
-    true_dy = -np.fromfile(d / "offsets" / "azimuth.off", "<f4").reshape(500, 500)
+    ref, sec, true_dx, true_dy = envisat_pair
     res = track_offsets(ref, sec, config=TrackConfig(step=8, search_radius=6, preprocess="lowpass"))
     ix = np.ix_(res.rows, res.cols)
     err = np.hypot(res.dx - true_dx[ix], res.dy - true_dy[ix])

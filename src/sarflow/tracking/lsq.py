@@ -114,12 +114,6 @@ class LeastSquaresConfig:
             raise InputError(f"unknown least-squares settings: {', '.join(unknown)}")
         return cls(**{k: float(v) for k, v in values.items()})
 
-    def reach(self) -> int:
-        """Pixels beyond which the inputs no longer change a pixel's refined value (three box
-        filters of each window, the local mean and the derivative)."""
-        return int(3 * (_box_width(self.sigma) // 2 + _box_width(self.power_sigma) // 2
-                        + _box_width(self.normalize_sigma) // 2) + 2 * DERIVATIVE_HALF)
-
 
 class LeastSquaresEstimate(NamedTuple):
     """Residual offsets and their 1-sigma errors (pixels, float32; NaN: no estimate)."""
