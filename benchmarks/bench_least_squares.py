@@ -12,9 +12,11 @@ reference and that secondary in a Gaussian window of each ``--sigmas`` (composed
 `sarflow.tracking.prior.compose_residual`), unfused ("raw") and fused with a zero base residual
 (what a network that reproduces its prior gives) at each ``--kappas`` (``kappa`` 0 is the raw
 estimate where it exists). RMSE of the vector error against the exact truth, pooled over the
-repeats, on every pixel at least 24 px from the edge. No network is run: the rows are what the
-refinement adds to its prior; `bench_network.py --model <weights exported with --least-squares>`
-gives the shipped route's figures.
+repeats, on every pixel at least 24 px from the edge; for scenes with sharp motion (where the true
+offset changes by more than 0.05 px per pixel) a second row gives the RMSE on the band within 12 px
+of those points (`bench_network.NEAR_PX`), where window-based estimates spread a step. No network is
+run: the rows are what the refinement adds to its prior; `bench_network.py --model <weights exported
+with --least-squares>` gives the shipped route's figures.
 """
 
 from __future__ import annotations
@@ -24,7 +26,8 @@ import time
 from dataclasses import replace
 
 import numpy as np
-from bench_network import TEST_SEED, scenes, score  # this folder is on the path when a benchmark runs as a script
+# this folder is on the path when a benchmark runs as a script
+from bench_network import TEST_SEED, near_sharp, scenes, score
 
 from sarflow.scene.blocks import ArraySource, Block
 from sarflow.scene.coarse import coarse_prior_grid, resample
@@ -74,15 +77,22 @@ def main() -> None:
                 for kappa in kappas:
                     rdx, rdy = fuse(zero, zero, estimate, replace(config, kappa=kappa))
                     out[f"s{s:g} k{kappa:g}"] = compose_residual(rdx, rdy, pdx, pdy)
+            gy, gx = np.gradient(pair.dx)
+            hy, hx = np.gradient(pair.dy)
+            near = near_sharp(np.maximum.reduce([np.abs(gx), np.abs(gy), np.abs(hx), np.abs(hy)]) > 0.05)
             for c, (dx, dy) in out.items():
-                pooled[c].append((dx[margin], dy[margin], pair.dx[margin], pair.dy[margin]))
-        cells = []
+                pooled[c].append((dx[margin], dy[margin], pair.dx[margin], pair.dy[margin], near[margin]))
+        cells, near_cells = [], []
         for c in columns:
             parts = pooled[c]
-            flat = [np.concatenate([p[i].ravel() for p in parts]) for i in range(4)]
-            cells.append(f"{score(*flat, np.zeros(flat[0].shape, bool))['rmse']:11.4f}")
+            flat = [np.concatenate([p[i].ravel() for p in parts]) for i in range(5)]
+            m = score(*flat[:4], np.zeros(flat[0].shape, bool), flat[4])
+            cells.append(f"{m['rmse']:11.4f}")
+            near_cells.append(f"{m['rmse_near']:11.4f}")
         rate = seconds / (args.repeats * len(sigmas) * args.size ** 2 / 1e6)
         print(f"{name:<28} " + " ".join(cells) + f" {rate:10.2f}", flush=True)
+        if near_cells[0].strip() != "nan":
+            print(f"{'  near sharp motion':<28} " + " ".join(near_cells), flush=True)
 
 
 if __name__ == "__main__":

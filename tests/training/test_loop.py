@@ -54,12 +54,12 @@ def test_card_tabulates_the_held_out_benchmark():
 
     nan = float("nan")
     metrics = {"glacier": {"tracker": {"rmse": 0.127, "rmse_sharp": 0.31},
-                           "network_on_tracker_points": {"rmse": 0.121, "rmse_sharp": 0.303},
+                           "network_on_tracker_points": {"rmse": 0.121, "rmse_sharp": 0.303, "rmse_near": 0.2},
                            "network_pixels": {"rmse": 0.124, "rmse_sharp": nan, "within_1_sigma": 0.641},
                            "repeats": 5}}
     table = "\n".join(_heldout_table(metrics))
     assert "5 scene(s) per scenario" in table
-    assert "| glacier | 0.127 (sharp 0.310) | 0.121 (sharp 0.303) | 0.124 | 64.1% |" in table
+    assert "| glacier | 0.127 (sharp 0.310) | 0.121 (sharp 0.303, near 0.200) | 0.124 | 64.1% |" in table
 
 
 def test_a_run_can_start_from_an_earlier_runs_weights(run, tmp_path):

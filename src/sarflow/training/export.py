@@ -172,7 +172,7 @@ def _heldout_table(metrics: dict) -> list[str]:
     columns = [key for key in labels if any(key in v for v in metrics.values())]
     repeats = "/".join(map(str, sorted({v.get("repeats", 1) for v in metrics.values()})))
     out = [f"RMSE of the vector error, pixels ({repeats} scene(s) per scenario; sharp: where the offset changes "
-           "by more than 0.05 px per pixel):", "",
+           "by more than 0.05 px per pixel; near: within 12 px of those points):", "",
            "| scenario | " + " | ".join(labels[key] for key in columns) + " | network within 1 sigma |",
            "|---|" + "---:|" * (len(columns) + 1)]
     for scenario, v in metrics.items():
@@ -180,7 +180,9 @@ def _heldout_table(metrics: dict) -> list[str]:
         for key in columns:
             m = v.get(key, {})
             sharp = m.get("rmse_sharp", float("nan"))
-            cells.append(f"{m.get('rmse', float('nan')):.3f}" + (f" (sharp {sharp:.3f})" if sharp == sharp else ""))
+            near = m.get("rmse_near", float("nan"))
+            notes = [f"{label} {value:.3f}" for label, value in (("sharp", sharp), ("near", near)) if value == value]
+            cells.append(f"{m.get('rmse', float('nan')):.3f}" + (f" ({', '.join(notes)})" if notes else ""))
         within = v.get("network_pixels", {}).get("within_1_sigma")
         cells.append(f"{within:.1%}" if within is not None else "")
         out.append(f"| {scenario} | " + " | ".join(cells) + " |")
